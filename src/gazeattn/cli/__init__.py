@@ -1,0 +1,51 @@
+"""The `gazeattn` command: a thin dispatcher to subcommand modules, each exposing `main(argv) -> int`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from gazeattn.errors import DataError
+
+# name -> (module holding main(argv) -> int, one-line help). Imported lazily so `--help` stays fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("gazeattn.cli.demo", "the main job: synthetic world, data checks, a training epoch of clips, gaze pictures"),
+    "synth": ("gazeattn.cli.synth", "write a synthetic dataset in the exact EGTEA Gaze+ layout"),
+    "check": ("gazeattn.cli.check", "summarise what an EGTEA-layout dataset has and lacks"),
+    "gaze": ("gazeattn.cli.gaze", "gaze file tools (parse SMI BeGaze exports)"),
+    "bench": ("gazeattn.cli.bench", "benchmarks that report numbers (gaze parsing, data pipeline, estimators)"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: gazeattn COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `gazeattn COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from gazeattn import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"gazeattn: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest))
+    except DataError as err:
+        print(f"gazeattn {name}: error: {err}", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

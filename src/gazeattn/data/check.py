@@ -1,0 +1,171 @@
+"""`gazeattn check`: what an EGTEA-layout dataset has and lacks, before anything is trained on it."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gazeattn.data.annotations import SplitEntry
+from gazeattn.data.begaze import FIXATION, parse_begaze
+from gazeattn.data.layout import SUBSETS, EgteaLayout
+from gazeattn.data.video import probe_video
+from gazeattn.errors import DataError
+
+_LIST_LIMIT = 50  # clips listed per problem; counts are always complete
+
+
+@dataclass
+class SubsetReport:
+    file: str
+    n_clips: int = 0
+    n_remapped: int = 0  # widened (min2021) names read from the official clip's mp4
+    missing_media: list[str] = field(default_factory=list)
+    n_missing_media: int = 0
+    action_range: tuple[int, int] | None = None  # 1-based, as in the file
+    n_actions_seen: int = 0
+    n_shorter_than_window: int = 0
+    length_min: int = 0
+    length_median: float = 0.0
+    length_max: int = 0
+    no_fixation: list[str] = field(default_factory=list)
+    n_no_fixation: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DatasetReport:
+    root: str
+    split: int
+    n_actions: int | None = None
+    n_verbs: int | None = None
+    n_nouns: int | None = None
+    subsets: dict[str, SubsetReport] = field(default_factory=dict)
+    sessions: int = 0
+    sessions_without_gaze: list[str] = field(default_factory=list)
+    gaze_errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.errors or self.gaze_errors or self.sessions_without_gaze or any(
+            s.n_missing_media or s.unreadable for s in self.subsets.values()))
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+def _fixation_frames(table: np.ndarray | None) -> np.ndarray | None:
+    if table is None:
+        return None
+    return table[:, 2] == FIXATION
+
+
+def check_dataset(
+    root: str | Path, *, split: int = 1, window: int = 24, split_dir: str | Path | None = None,
+    probe_videos: bool = False, frames_root: str | Path | None = None,
+) -> DatasetReport:
+    """Inspect a dataset; problems are recorded in the report, not raised (except an unusable root)."""
+    layout = EgteaLayout(root, frames_root)
+    report = DatasetReport(root=str(layout.root), split=split)
+    for attr, name in (("n_actions", "actions"), ("n_verbs", "verbs"), ("n_nouns", "nouns")):
+        try:
+            idx = getattr(layout, name)
+            setattr(report, attr, None if idx is None else len(idx))
+        except DataError as err:
+            report.errors.append(str(err))
+    if report.n_actions is None:
+        report.errors.append(f"{layout.annotation_dir / 'action_idx.txt'}: missing (class names unknown)")
+
+    subsets: dict[str, list[SplitEntry]] = {}
+    for subset in SUBSETS:
+        path = (Path(split_dir) / f"{subset}_split{split}.txt") if split_dir else layout.split_path(split, subset)
+        try:
+            subsets[subset] = layout.read_split(split, subset, path)
+        except DataError as err:
+            report.errors.append(str(err))
+            continue
+        report.subsets[subset] = SubsetReport(file=str(path))
+
+    sessions = sorted({e.clip.session for entries in subsets.values() for e in entries})
+    report.sessions = len(sessions)
+    fixations: dict[str, np.ndarray | None] = {}
+    for session in sessions:
+        try:
+            gaze_file = layout.gaze_path(session)
+        except DataError as err:
+            report.gaze_errors.append(str(err))
+            fixations[session] = None
+            continue
+        if gaze_file is None:
+            report.sessions_without_gaze.append(session)
+            fixations[session] = None
+            continue
+        try:
+            fixations[session] = _fixation_frames(parse_begaze(gaze_file))
+        except DataError as err:
+            report.gaze_errors.append(str(err))
+            fixations[session] = None
+
+    for subset, entries in subsets.items():
+        sub = report.subsets[subset]
+        sub.n_clips = len(entries)
+        actions = [e.action + 1 for e in entries]
+        sub.action_range = (min(actions), max(actions))
+        sub.n_actions_seen = len(set(actions))
+        lengths = []
+        for e in entries:
+            src = layout.resolve(e.clip)
+            sub.n_remapped += src.remapped
+            lengths.append(src.media.n_frames)
+            if not src.available:
+                sub.n_missing_media += 1
+                if len(sub.missing_media) < _LIST_LIMIT:
+                    sub.missing_media.append(e.clip.name)
+                continue
+            fix = fixations.get(src.media.session)
+            lo, hi = src.media.start_frame, src.media.start_frame + src.media.n_frames
+            if fix is None or not fix[max(lo, 0):max(min(hi, len(fix)), 0)].any():
+                sub.n_no_fixation += 1
+                if len(sub.no_fixation) < _LIST_LIMIT:
+                    sub.no_fixation.append(e.clip.name)
+            if probe_videos and src.video is not None:
+                try:
+                    info = probe_video(src.video, count=True)
+                    if info.n_frames < src.media.n_frames - 2:
+                        sub.unreadable.append(f"{src.video}: {info.n_frames} frames, name says {src.media.n_frames}")
+                except DataError as err:
+                    sub.unreadable.append(str(err))
+        sub.n_shorter_than_window = sum(n < window for n in lengths)
+        sub.length_min, sub.length_max = min(lengths), max(lengths)
+        sub.length_median = float(statistics.median(lengths))
+    return report
+
+
+def format_report(report: DatasetReport, *, window: int = 24) -> str:
+    lines = [f"EGTEA-layout dataset at {report.root} (split {report.split})"]
+    lines.append(f"  label indices: {report.n_actions} actions, {report.n_verbs} verbs, {report.n_nouns} nouns")
+    lines.append(f"  sessions in split: {report.sessions}; without a gaze file: {len(report.sessions_without_gaze)}"
+                 + (f" ({', '.join(report.sessions_without_gaze[:10])})" if report.sessions_without_gaze else ""))
+    for subset, sub in report.subsets.items():
+        lines.append(f"  {subset}: {sub.n_clips} clips from {sub.file}")
+        lines.append(f"    actions {sub.action_range[0]}..{sub.action_range[1]} (1-based), {sub.n_actions_seen} distinct"
+                     if sub.action_range else "    no actions")
+        lines.append(f"    length in frames: min {sub.length_min}, median {sub.length_median:g}, max {sub.length_max}; "
+                     f"{sub.n_shorter_than_window} shorter than the {window}-frame window")
+        if sub.n_remapped:
+            lines.append(f"    {sub.n_remapped} widened clip names read from the official clip's mp4")
+        lines.append(f"    without mp4 or frame folder: {sub.n_missing_media}"
+                     + (f" (e.g. {', '.join(sub.missing_media[:3])})" if sub.missing_media else ""))
+        lines.append(f"    with no fixation in range: {sub.n_no_fixation}"
+                     + (f" (e.g. {', '.join(sub.no_fixation[:3])})" if sub.no_fixation else ""))
+        for bad in sub.unreadable[:10]:
+            lines.append(f"    unreadable: {bad}")
+    for err in report.gaze_errors + report.errors:
+        lines.append(f"  error: {err}")
+    lines.append("  OK" if report.ok else "  problems found (see above)")
+    return "\n".join(lines)

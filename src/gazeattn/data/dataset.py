@@ -1,0 +1,272 @@
+"""The EGTEA Gaze+ clip dataset: pixels, labels, per-frame gaze and gaze targets on the model's grid.
+
+Each item is a dict of tensors (RGB ``(C, T, H, W)`` in [-1, 1]; batched ``(B, C, T, H, W)``):
+
+``rgb``, optional ``flow`` (2, T, H, W), ``label`` / ``verb`` / ``noun`` (0-based), ``nouns`` (3,) padded
+with −1, ``gaze_xy`` (T, 2) normalised crop coordinates, ``gaze_type`` (T,) (0 untracked, 1 fixation,
+2 saccade, 3 other, 4 truncated), ``gaze_target`` (T', H', W'), ``gaze_mask`` (T',), ``gaze_cell`` (T',),
+``clip_index``, ``window`` and ``start`` (first clip frame of the window).
+
+Sampling: training draws one window per clip at a uniformly random start (the reference always used
+frames 1–24, a defect), plus scale jitter, random crop and horizontal flip that move the gaze with the
+pixels. Testing enumerates every non-overlapping window from frame 0 (``floor(n / T)``, at least one) with a
+centre crop; evaluation averages logits over a clip's windows. Clips shorter than a window are padded by
+repeating their last frame. Randomness is a pure function of (seed, epoch, index), so runs are
+reproducible whatever the number of workers, and a resumed run draws the same samples.
+
+Clip frame i shows session frame ``media.start_frame + i``; its gaze is read at session frame
+``media.start_frame + i + gaze_frame_offset`` (default 0, the reference's convention; another public loader
+uses −1).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from gazeattn.data.annotations import SplitEntry
+from gazeattn.data.begaze import UNTRACKED, parse_begaze
+from gazeattn.data.layout import ClipSource, EgteaLayout
+from gazeattn.data.targets import GazeTargetConfig, gaze_targets
+from gazeattn.data.transforms import CropFlip, center_crop, random_crop_flip, to_unit_range
+from gazeattn.data.video import read_folder_frames, read_video_frames
+from gazeattn.errors import DataError
+
+log = logging.getLogger(__name__)
+
+BAD_CLIP_POLICIES = ("error", "skip")
+# A decoded video may legitimately be a frame or two shorter than its name says (how the release
+# was cut); more than this is treated as a truncated file.
+_FRAME_SLACK = 2
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """How clips become model inputs. Defaults are the reference's shape: 24 frames, 224² crops of 256p frames."""
+
+    frames: int = 24
+    crop: int = 224
+    short_side: int = 256
+    train_short_side: tuple[int, int] = (256, 320)
+    flip_prob: float = 0.5
+    strides: tuple[int, int, int] = (8, 32, 32)
+    flow: bool = False
+    source: str = "auto"  # "video" (mp4), "frames" (images_rgb folders) or "auto" (mp4, else frames)
+    gaze_compat: str = "clean"
+    gaze_frame_offset: int = 0
+    train_window: str = "random"  # "random" or "first" (the reference's defect, for reproduction studies)
+    targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("auto", "video", "frames"):
+            raise ValueError(f"source must be auto, video or frames, got {self.source!r}")
+        if self.train_window not in ("random", "first"):
+            raise ValueError(f"train_window must be random or first, got {self.train_window!r}")
+        if self.frames < 1 or self.crop < 1:
+            raise ValueError("frames and crop must be positive")
+        lo, hi = self.train_short_side
+        if not (self.crop <= lo <= hi):
+            raise ValueError(f"train_short_side {self.train_short_side} must satisfy crop <= lo <= hi")
+        if self.short_side < self.crop:
+            raise ValueError(f"short_side {self.short_side} is smaller than crop {self.crop}")
+
+
+def window_starts(n_frames: int, window: int) -> list[int]:
+    """Non-overlapping windows from frame 0: floor(n / window) of them, at least one."""
+    return [i * window for i in range(max(1, n_frames // window))]
+
+
+def _pad_frames(frames: np.ndarray, count: int) -> np.ndarray:
+    if len(frames) >= count:
+        return frames[:count]
+    pad = np.repeat(frames[-1:], count - len(frames), axis=0)
+    return np.concatenate([frames, pad], axis=0)
+
+
+class EgteaClips(Dataset):
+    """Clips of one split subset. ``train`` picks random windows and augmentation; otherwise all windows."""
+
+    def __init__(
+        self,
+        layout: EgteaLayout,
+        entries: Sequence[SplitEntry],
+        config: ClipConfig = ClipConfig(),
+        *,
+        train: bool,
+        on_bad_clip: str = "error",
+        seed: int = 0,
+    ):
+        if on_bad_clip not in BAD_CLIP_POLICIES:
+            raise ValueError(f"on_bad_clip must be one of {BAD_CLIP_POLICIES}, got {on_bad_clip!r}")
+        self.layout = layout
+        self.config = config
+        self.train = train
+        self.on_bad_clip = on_bad_clip
+        self.seed = seed
+        self.epoch = 0
+        self.skipped: list[tuple[str, str]] = []  # (clip, reason)
+        self._gaze_cache: dict[str, np.ndarray | None] = {}
+
+        sources: list[ClipSource] = []
+        kept: list[SplitEntry] = []
+        problems: list[tuple[str, str]] = []
+        for entry in entries:
+            src = layout.resolve(entry.clip)
+            reason = self._missing_reason(src)
+            if reason is None:
+                sources.append(src)
+                kept.append(entry)
+            else:
+                problems.append((entry.clip.name, reason))
+        if problems:
+            self._report_bad(problems)
+        self.entries = kept
+        self.sources = sources
+        self.items: list[tuple[int, int]] = []  # (entry index, window start; -1 = random at train time)
+        for i, entry in enumerate(kept):
+            if train:
+                self.items.append((i, -1))
+            else:
+                self.items += [(i, s) for s in window_starts(sources[i].media.n_frames, config.frames)]
+
+    # --- validation ------------------------------------------------------------------------------------
+    def _missing_reason(self, src: ClipSource) -> str | None:
+        cfg = self.config
+        if cfg.source == "video" and src.video is None:
+            return f"no mp4 at {self.layout.video_path(src.clip)}"
+        if cfg.source == "frames" and src.rgb_dir is None:
+            return f"no frame folder at {self.layout.rgb_dir(src.clip)}"
+        if not src.available:
+            return f"no mp4 at {self.layout.video_path(src.clip)} and no frame folder at {self.layout.rgb_dir(src.clip)}"
+        if cfg.flow and src.flow_dir is None:
+            return f"no flow folder at {self.layout.flow_dir(src.clip)} (run `gazeattn prepare`)"
+        return None
+
+    def _report_bad(self, problems: list[tuple[str, str]]) -> None:
+        if self.on_bad_clip == "error":
+            listing = "\n".join(f"  {clip}: {why}" for clip, why in problems[:20])
+            more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise DataError(self.layout.root, f"{len(problems)} clip(s) cannot be read "
+                            f"(use --on-bad-clip skip to leave them out):\n{listing}{more}")
+        for clip, why in problems:
+            log.warning("skipping clip %s: %s", clip, why)
+        self.skipped.extend(problems)
+
+    # --- sampling --------------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Training draws depend on (seed, epoch, index): call once per epoch for fresh draws."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def session_gaze(self, session: str) -> np.ndarray | None:
+        """The session's per-frame gaze table (n, 3), parsed once per process; None when no gaze file."""
+        if session not in self._gaze_cache:
+            path = self.layout.gaze_path(session)
+            self._gaze_cache[session] = None if path is None else parse_begaze(path, compat=self.config.gaze_compat)
+        return self._gaze_cache[session]
+
+    def _frame_gaze(self, src: ClipSource, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised full-frame gaze (count, 2) and types (count,) for clip frames start..start+count-1."""
+        xy = np.zeros((count, 2), np.float64)
+        types = np.full(count, UNTRACKED, np.int64)
+        table = self.session_gaze(src.media.session)
+        if table is None:
+            return xy, types
+        frames = src.media.start_frame + start + self.config.gaze_frame_offset + np.arange(count)
+        inside = (frames >= 0) & (frames < len(table))
+        xy[inside] = table[frames[inside], :2]
+        types[inside] = table[frames[inside], 2].astype(np.int64)
+        return xy, types
+
+    def _read_rgb(self, src: ClipSource, start: int, count: int, short_side: int) -> np.ndarray:
+        use_video = src.video is not None and self.config.source != "frames"
+        if use_video:
+            frames = read_video_frames(src.video, start, count, short_side=short_side)
+            where = src.video
+        else:
+            frames = read_folder_frames(src.rgb_dir, start, count, short_side=short_side)
+            where = src.rgb_dir
+        needed = min(count, max(src.media.n_frames - start, 1))
+        if len(frames) < needed - _FRAME_SLACK or len(frames) == 0:
+            raise DataError(where, f"has only {start + len(frames)} readable frames, the clip name says "
+                                   f"{src.media.n_frames} (truncated or corrupt?)")
+        return _pad_frames(frames, count)
+
+    def _read_flow(self, src: ClipSource, start: int, count: int, short_side: int) -> np.ndarray:
+        u = read_folder_frames(src.flow_dir / "u", start, count, gray=True, short_side=short_side)
+        v = read_folder_frames(src.flow_dir / "v", start, count, gray=True, short_side=short_side)
+        n = min(len(u), len(v))
+        return _pad_frames(np.stack([u[:n], v[:n]], axis=-1), count)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        entry_index, start = self.items[index]
+        src = self.sources[entry_index]
+        try:
+            return self._load(index, entry_index, start)
+        except DataError as err:
+            if self.on_bad_clip == "skip":
+                log.warning("skipping clip %s: %s", src.clip.name, err)
+                self.skipped.append((src.clip.name, str(err)))
+                return None
+            raise
+
+    def _load(self, index: int, entry_index: int, start: int) -> dict[str, Any]:
+        cfg = self.config
+        entry, src = self.entries[entry_index], self.sources[entry_index]
+        n_frames = src.media.n_frames
+        rng = self._rng(index)
+        if start < 0:  # training window
+            last = max(n_frames - cfg.frames, 0)
+            start = 0 if cfg.train_window == "first" else int(rng.integers(0, last + 1))
+            lo, hi = cfg.train_short_side
+            short_side = int(rng.integers(lo, hi + 1))
+        else:
+            short_side = cfg.short_side
+
+        frames = self._read_rgb(src, start, cfg.frames, short_side)
+        h, w = frames.shape[1:3]
+        plan: CropFlip = (random_crop_flip(w, h, cfg.crop, rng, flip_prob=cfg.flip_prob) if self.train
+                          else center_crop(w, h, cfg.crop))
+        rgb = to_unit_range(plan.frames(frames))  # (T, H, W, 3)
+
+        xy_full, types = self._frame_gaze(src, start, cfg.frames)
+        xy = plan.points(xy_full)
+        targets = gaze_targets(xy, types, crop_size=(cfg.crop, cfg.crop), strides=cfg.strides, config=cfg.targets)
+
+        nouns = list(entry.nouns[:3]) + [-1] * (3 - len(entry.nouns[:3]))
+        item: dict[str, Any] = {
+            "rgb": torch.from_numpy(rgb).permute(3, 0, 1, 2).contiguous(),  # (T,H,W,C) -> (C,T,H,W)
+            "label": entry.action,
+            "verb": entry.verb,
+            "noun": entry.noun,
+            "nouns": torch.tensor(nouns, dtype=torch.long),
+            "gaze_xy": torch.from_numpy(xy.astype(np.float32)),
+            "gaze_type": torch.from_numpy(types),
+            "gaze_target": torch.from_numpy(targets["gaze_target"]),
+            "gaze_mask": torch.from_numpy(targets["gaze_mask"]),
+            "gaze_cell": torch.from_numpy(targets["gaze_cell"]),
+            "clip_index": entry_index,
+            "window": start // cfg.frames if not self.train else 0,
+            "start": start,
+        }
+        if cfg.flow:
+            flow = self._read_flow(src, start, cfg.frames, short_side)
+            flow = plan.flow(to_unit_range(flow))  # (T,H,W,2), u negated on flip
+            item["flow"] = torch.from_numpy(np.ascontiguousarray(flow)).permute(3, 0, 1, 2).contiguous()
+        return item
+
+
+def collate_clips(batch: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """default_collate after dropping clips that were skipped (None); None when all were skipped."""
+    kept = [b for b in batch if b is not None]
+    return default_collate(kept) if kept else None

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from gazeattn.data.video import probe_video, read_folder_frames, read_video_frames, scaled_size
+from gazeattn.errors import DataError
+from videotools import frame_numbers, numbered_frames, write_mp4
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    return write_mp4(tmp_path_factory.mktemp("v") / "clip.mp4", numbered_frames(150), gop=10)
+
+
+@pytest.mark.parametrize("start", [0, 5, 31, 32, 33, 77, 126])
+def test_window_decodes_exactly_the_requested_frames(long_video, start):
+    frames = read_video_frames(long_video, start, 24)
+    assert frames.shape == (24, 48, 64, 3)
+    assert frame_numbers(frames) == list(range(start, start + 24))
+
+
+def test_window_past_the_end_returns_what_exists(long_video):
+    frames = read_video_frames(long_video, 140, 24)
+    assert frame_numbers(frames) == list(range(140, 150))
+
+
+def test_resize_on_decode(long_video):
+    frames = read_video_frames(long_video, 10, 4, short_side=24)
+    assert frames.shape == (4, 24, 32, 3)
+    assert scaled_size(640, 480, 256) == (341, 256) and scaled_size(480, 640, 256) == (256, 341)
+
+
+def test_probe(long_video):
+    info = probe_video(long_video, count=True)
+    assert (info.n_frames, info.width, info.height, info.fps) == (150, 64, 48, 24.0)
+
+
+def test_empty_truncated_and_garbage_videos_raise_dataerror(long_video, tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty") as info:
+        read_video_frames(empty, 0, 24)
+    assert str(empty) in str(info.value)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError, match=str(garbage)):
+        read_video_frames(garbage, 0, 24)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(long_video.read_bytes()[: long_video.stat().st_size // 3])
+    # A cut mp4 either fails to open or yields fewer frames; never a non-DataError exception.
+    try:
+        frames = read_video_frames(truncated, 0, 150)
+    except DataError as err:
+        assert str(truncated) in str(err)
+    else:
+        assert len(frames) < 150
+
+
+def test_frame_folder(tmp_path):
+    import av
+
+    folder = tmp_path / "images_rgb" / "clip"
+    folder.mkdir(parents=True)
+    frames = numbered_frames(6, 32, 32)
+    for i, img in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        with av.open(str(folder / f"{i + 1:04d}.jpg"), "w", format="image2") as c:
+            s = c.add_stream("mjpeg", rate=1)
+            s.width, s.height, s.pix_fmt = 32, 32, "yuvj420p"
+            for p in s.encode(frame):
+                c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+    got = read_folder_frames(folder, 2, 3)
+    assert frame_numbers(got) == [2, 3, 4]
+    assert len(read_folder_frames(folder, 4, 10)) == 2
+    with pytest.raises(DataError, match="no frame 0010.jpg"):
+        read_folder_frames(folder, 9, 2)
