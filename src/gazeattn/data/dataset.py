@@ -5,7 +5,8 @@ Each item is a dict of tensors (RGB ``(C, T, H, W)`` in [-1, 1]; batched ``(B, C
 ``rgb``, optional ``flow`` (2, T, H, W), ``label`` / ``verb`` / ``noun`` (0-based), ``nouns`` (3,) padded
 with −1, ``gaze_xy`` (T, 2) normalised crop coordinates, ``gaze_type`` (T,) (0 untracked, 1 fixation,
 2 saccade, 3 other, 4 truncated), ``gaze_target`` (T', H', W'), ``gaze_mask`` (T',), ``gaze_cell`` (T',),
-``clip_index``, ``window`` and ``start`` (first clip frame of the window).
+``clip_index``, ``window`` and ``start`` (first clip frame of the window), and ``crop`` (the resized frame's
+width and height, the crop box x0, y0, w, h, and the flip flag).
 
 Sampling: training draws one window per clip at a uniformly random start (the reference always used
 frames 1–24, a defect), plus scale jitter, random crop and horizontal flip that move the gaze with the
@@ -258,6 +259,9 @@ class EgteaClips(Dataset):
             "clip_index": entry_index,
             "window": start // cfg.frames if not self.train else 0,
             "start": start,
+            # the spatial plan, so gaze and pixels can be related afterwards (overlays, tests)
+            "crop": torch.tensor([plan.frame_width, plan.frame_height, plan.x0, plan.y0, plan.width, plan.height,
+                                  int(plan.flip)], dtype=torch.long),
         }
         if cfg.flow:
             flow = self._read_flow(src, start, cfg.frames, short_side)

@@ -1,0 +1,81 @@
+"""CLI commands called in-process, as functions main(argv) -> int."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from gazeattn.cli import COMMANDS, main
+from gazeattn.cli.bench import BENCHMARKS
+from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli") / "egtea"
+    write_synthetic_egtea(root, SynthConfig(sessions=2, clips_per_session=4, seed=1, width=64, height=48))
+    return root
+
+
+def test_top_level_help(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    assert main(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_has_help(name, capsys):
+    argv = [name, "--help"]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 0
+    assert "usage" in capsys.readouterr().out.lower()
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_every_benchmark_has_help(name, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["bench", name, "--help"])
+    assert info.value.code == 0
+
+
+def test_check_json_on_a_synthetic_world(world, capsys):
+    assert main(["check", str(world), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["n_actions"] >= 2
+    assert report["subsets"]["train"]["n_clips"] + report["subsets"]["test"]["n_clips"] == 8
+    assert report["sessions"] == 2 and report["sessions_without_gaze"] == []
+
+
+def test_check_reports_what_is_missing(world, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(world, copy)
+    session_dirs = sorted((copy / "cropped_clips").iterdir())
+    victim = sorted(session_dirs[0].glob("*.mp4"))[0]
+    victim.unlink()
+    gaze = sorted((copy / "gaze_data").glob("*.txt"))[0]
+    gaze.unlink()
+    assert main(["check", str(copy), "--json", "--strict"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    missing = report["subsets"]["train"]["missing_media"] + report["subsets"]["test"]["missing_media"]
+    assert victim.stem in missing
+    assert report["sessions_without_gaze"] == [gaze.stem]
+    assert main(["check", str(copy)]) == 0  # not strict: a report, not a failure
+    text = capsys.readouterr().out
+    assert "without a gaze file: 1" in text and "problems found" in text
+
+
+def test_check_names_a_bad_split_line(world, tmp_path, capsys):
+    copy = tmp_path / "bad"
+    shutil.copytree(world, copy)
+    split = copy / "action_annotation" / "train_split1.txt"
+    lines = split.read_text().splitlines()
+    lines[1] = lines[1].split()[0] + " 999 1 1"
+    split.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(copy), "--strict"]) == 1
+    assert f"{split}:2: action label 999 out of range" in capsys.readouterr().out
