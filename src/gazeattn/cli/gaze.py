@@ -1,0 +1,101 @@
+"""`gazeattn gaze`: tools for SMI BeGaze gaze exports of EGTEA Gaze+.
+
+    gazeattn gaze parse FILE [--compat official|clean] --out OUT.npy|OUT.csv
+
+writes the per-frame table (float32 columns x, y, type; row = session frame; see gazeattn.data.begaze) and
+prints a one-line summary. Outputs are written atomically (temporary file in the same folder, then os.replace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gazeattn.data.begaze import COMPAT_MODES, TYPE_NAMES, read_begaze_samples, clean_table, official_table
+from gazeattn.errors import DataError
+
+_OUT_SUFFIXES = (".npy", ".csv")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gazeattn gaze", description="Tools for SMI BeGaze gaze files (EGTEA Gaze+).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parse = sub.add_parser(
+        "parse",
+        help="parse a gaze file into the per-frame table (x, y, type)",
+        description="Parse an SMI BeGaze export into a float32 table: one row per 24 fps session frame, "
+        "columns x, y (normalised by 1280x960) and type (0 untracked, 1 fixation, 2 saccade, 3 other, "
+        "4 truncated: clean mode only).",
+    )
+    parse.add_argument("file", type=Path, metavar="FILE", help="the gaze file (<session>.txt)")
+    parse.add_argument(
+        "--compat",
+        choices=COMPAT_MODES,
+        default="clean",
+        help="'official': bit-exact with the official EGTEA reader, quirks included; "
+        "'clean' (default): per-frame mean of valid in-frame samples, NaN-free, truncated frames marked",
+    )
+    parse.add_argument("--out", type=Path, required=True, metavar="OUT", help="output path ending in .npy or .csv")
+    return parser
+
+
+def _write_atomic(out: Path, table: np.ndarray) -> None:
+    """Write the table as .npy or .csv (by the suffix, any case) via a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if out.suffix.lower() == ".npy":
+                np.save(fh, table)
+            else:
+                fh.write(b"frame,x,y,type\n")
+                frames = np.arange(table.shape[0])
+                rows = np.column_stack([frames, table.astype(np.float64)])  # float32 -> float64 is exact
+                # %.9g round-trips float32 exactly
+                np.savetxt(fh, rows, fmt=["%d", "%.9g", "%.9g", "%d"], delimiter=",")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary(path: str | Path, table: np.ndarray, version: int, compat: str) -> str:
+    """One line: frames, share of each type, file version."""
+    n = table.shape[0]
+    counts = np.bincount(table[:, 2].astype(np.int64), minlength=len(TYPE_NAMES))
+    shares = ", ".join(f"{name} {100.0 * c / max(n, 1):.1f}%" for name, c in zip(TYPE_NAMES, counts))
+    begaze = {1: "BeGaze 3.1", 2: "BeGaze 3.4"}.get(version, "?")
+    return f"{path}: {n} frames ({compat}): {shares}; v{version} ({begaze})"
+
+
+def _parse(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.suffix.lower() not in _OUT_SUFFIXES:
+        print(f"gazeattn gaze parse: error: --out must end in .npy or .csv, got {str(out)!r}", file=sys.stderr)
+        return 2
+    if not out.parent.is_dir():
+        print(f"gazeattn gaze parse: error: output folder {str(out.parent)!r} does not exist", file=sys.stderr)
+        return 1
+    if not args.file.is_file():
+        print(f"gazeattn gaze parse: error: no such file {str(args.file)!r}", file=sys.stderr)
+        return 1
+    samples = read_begaze_samples(args.file)
+    table = official_table(samples) if args.compat == "official" else clean_table(samples)
+    _write_atomic(out, table)
+    print(summary(args.file, table, samples.version, args.compat))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "parse":
+            return _parse(args)
+    except DataError as err:
+        print(f"gazeattn gaze {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover

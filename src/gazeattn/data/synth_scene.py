@@ -1,0 +1,330 @@
+"""The synthetic kitchen: vocabulary, per-clip scene motion, and numpy rendering.
+
+A clip shows 3–4 objects (one per noun: each noun has its own shape and colour) on a textured counter,
+and a hand (skin-coloured blob with an arm from the bottom edge) acting on one of them:
+
+- the **noun** is the object the hand touches; the hand is in contact with it through the whole action
+  (it approaches during the leading padding, and for *Put* carries it in from the bottom edge);
+- the **verb** is how hand and object move: *Take* = lifted toward the bottom edge (and grows, coming
+  closer), *Put* = brought from the bottom edge down onto its resting place, *Cut* = fast horizontal
+  back-and-forth, *Mix/Stir* = circular, *Wash* = vertical shake.
+
+Distractors drift slowly and jitter; one of them (the *decoy*) performs the motion of another verb with no
+hand, so motion alone does not give the label: the acted-on object is the one the hand touches.
+
+Coordinates: positions are normalised ``(x, y)`` in ``[0, 1]`` of the frame; normalised ``u`` maps to the
+continuous pixel coordinate ``u·W`` (pixel ``j`` covers ``[j, j+1)``), so the pixel holding a point is
+``(floor(x·W), floor(y·H))``. Sizes are in pixels of the rendered frame. Motion amplitudes are isotropic in
+pixels (x amplitudes are scaled by ``H/W``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FPS = 24
+
+
+@dataclass(frozen=True)
+class NounSpec:
+    name: str
+    shape: str  # circle | diamond | square | bottle
+    colour: tuple[int, int, int]
+    size: float  # radius multiplier
+
+
+NOUNS: tuple[NounSpec, ...] = (
+    NounSpec("bowl", "circle", (40, 85, 215), 1.1),
+    NounSpec("tomato", "diamond", (210, 35, 40), 0.95),
+    NounSpec("cutting board", "square", (45, 160, 65), 1.1),
+    NounSpec("salt/pepper", "bottle", (140, 55, 175), 1.0),
+)
+VERBS: tuple[str, ...] = ("Take", "Put", "Cut", "Mix/Stir", "Wash")
+# (verb, noun, relative frequency): not every combination occurs, as in the real release.
+ACTIONS: tuple[tuple[str, str, float], ...] = (
+    ("Take", "bowl", 1.0),
+    ("Cut", "tomato", 0.9),
+    ("Put", "bowl", 0.8),
+    ("Take", "tomato", 0.7),
+    ("Mix/Stir", "bowl", 0.6),
+    ("Put", "tomato", 0.5),
+    ("Wash", "cutting board", 0.45),
+    ("Take", "cutting board", 0.4),
+    ("Wash", "bowl", 0.35),
+    ("Take", "salt/pepper", 0.3),
+    ("Put", "salt/pepper", 0.25),
+)
+NOUN_BY_NAME = {n.name: n for n in NOUNS}
+SKIN = (222, 170, 138)
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object's trajectory over the clip. ``centre`` (T, 2) normalised; ``radius_px`` (T,) pixels."""
+
+    noun: str
+    shape: str
+    colour: tuple[int, int, int]
+    role: str  # target | decoy | distractor
+    centre: np.ndarray
+    radius_px: np.ndarray
+    motion: str  # the verb-like motion it performs ("drift" for plain distractors)
+
+
+@dataclass(frozen=True)
+class ClipScene:
+    """Everything drawn in one clip: objects (target first), the hand, the background."""
+
+    verb: str
+    noun: str
+    n_frames: int
+    action: tuple[int, int]  # clip frames [a0, a1) of the action proper (the rest is padding)
+    objects: tuple[SceneObject, ...]
+    hand_centre: np.ndarray  # (T, 2) normalised
+    hand_radius_px: float
+    arm_base: np.ndarray  # (T, 2) normalised: where the arm leaves the bottom edge
+    skin: tuple[int, int, int]
+    sleeve: tuple[int, int, int]
+    background: np.ndarray  # (H, W, 3) float32
+
+    @property
+    def target(self) -> SceneObject:
+        return self.objects[0]
+
+
+def _smoothstep(u: np.ndarray) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def _envelope(t: np.ndarray, a0: int, a1: int, ramp: float = 3.0) -> np.ndarray:
+    """1 inside the action, smooth ramps of ``ramp`` frames at both ends."""
+    return _smoothstep((t - a0 + 1) / ramp) * _smoothstep((a1 - t) / ramp)
+
+
+def verb_motion(verb: str, t: np.ndarray, a0: int, a1: int, y0: float, aspect: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Displacement (T, 2) (normalised) and size factor (T,) of an object doing ``verb`` over [a0, a1).
+
+    ``aspect`` = H/W converts isotropic pixel amplitudes (in units of H) to normalised x.
+    """
+    n = len(t)
+    d = np.zeros((n, 2))
+    scale = np.ones(n)
+    u = _smoothstep((t - a0) / max(a1 - a0 - 1, 1))
+    env = _envelope(t, a0, a1)
+    phase = (t - a0) / FPS
+    if verb == "Take":  # lifted toward the wearer: down to the bottom edge, growing
+        y_end = min(0.84, y0 + rng.uniform(0.3, 0.45))
+        d[:, 1] = u * (y_end - y0)
+        scale = 1.0 + 0.3 * u
+    elif verb == "Put":  # carried in from the bottom edge and set down at y0
+        y_start = min(0.84, y0 + rng.uniform(0.3, 0.45))
+        d[:, 1] = (1.0 - u) * (y_start - y0)
+        scale = 1.3 - 0.3 * u
+    elif verb == "Cut":  # fast horizontal back-and-forth
+        f, a = rng.uniform(2.5, 3.5), rng.uniform(0.04, 0.055)
+        d[:, 0] = env * a * aspect * np.sin(2 * np.pi * f * phase)
+    elif verb == "Mix/Stir":  # circular
+        f, a = rng.uniform(1.0, 1.6), rng.uniform(0.035, 0.05)
+        ang = 2 * np.pi * f * phase
+        d[:, 0] = env * a * aspect * np.sin(ang)
+        d[:, 1] = env * a * (1.0 - np.cos(ang))
+    elif verb == "Wash":  # vertical shake
+        f, a = rng.uniform(2.0, 3.0), rng.uniform(0.035, 0.05)
+        d[:, 1] = env * a * np.sin(2 * np.pi * f * phase)
+    else:
+        raise ValueError(f"unknown verb {verb!r}")
+    return d, scale
+
+
+def _place(rng: np.random.Generator, k: int, min_dist: float, aspect: float) -> np.ndarray:
+    """k resting positions (normalised), pairwise at least ``min_dist`` apart in units of H."""
+    for _ in range(1000):
+        p = np.stack([rng.uniform(0.14, 0.86, k), rng.uniform(0.16, 0.55, k)], axis=1)
+        q = p * np.array([1.0 / aspect, 1.0])  # isotropic units (H)
+        dist = np.sqrt(((q[:, None] - q[None]) ** 2).sum(-1)) + np.eye(k) * 9
+        if dist.min() >= min_dist:
+            return p
+    return p  # crowded: accept the last draw
+
+
+def _texture(rng: np.random.Generator, width: int, height: int, base: np.ndarray) -> np.ndarray:
+    """A counter-top: low-frequency blotches + wood-like grain + fine grain noise. (H, W, 3) float32."""
+    gy, gx = 5, 7
+    coarse = rng.normal(0.0, 14.0, (gy, gx, 1)) + rng.normal(0.0, 4.0, (gy, gx, 3))  # mostly luminance
+    yi = np.linspace(0, gy - 1, height)
+    xi = np.linspace(0, gx - 1, width)
+    y0, x0 = np.floor(yi).astype(int), np.floor(xi).astype(int)
+    y1, x1 = np.minimum(y0 + 1, gy - 1), np.minimum(x0 + 1, gx - 1)
+    wy, wx = (yi - y0)[:, None, None], (xi - x0)[None, :, None]
+    low = ((1 - wy) * ((1 - wx) * coarse[y0][:, x0] + wx * coarse[y0][:, x1])
+           + wy * ((1 - wx) * coarse[y1][:, x0] + wx * coarse[y1][:, x1]))
+    ys, xs = np.mgrid[0:height, 0:width] / float(height)
+    freq, tilt, wob = rng.uniform(9, 16), rng.uniform(-0.3, 0.3), rng.uniform(0, 2 * np.pi)
+    grain = 9.0 * np.sin(2 * np.pi * freq * (ys + tilt * xs + 0.03 * np.sin(6 * xs + wob)))
+    fine = rng.normal(0.0, 4.0, (height, width, 1))
+    tex = base[None, None, :] + low + grain[..., None] * np.array([1.0, 0.9, 0.75]) + fine
+    return np.clip(tex, 0, 255).astype(np.float32)
+
+
+def _layout(rng, names, verb, decoy_verb, t, a0, a1, base_r, width, height):
+    """One draw of the objects' trajectories (target first) and the hand touching the target."""
+    aspect = height / width
+    n_frames = len(t)
+    rest = _place(rng, len(names), min_dist=3.0 * 0.11, aspect=aspect)
+    objects = []
+    for i, name in enumerate(names):
+        spec = NOUN_BY_NAME[name]
+        role = "target" if i == 0 else ("decoy" if i == 1 else "distractor")
+        drift = rng.normal(0.0, 0.012, 2) * np.array([aspect, 1.0])  # per second
+        centre = rest[i][None, :] + drift[None, :] * (t[:, None] - n_frames / 2) / FPS
+        centre = centre + rng.normal(0.0, 0.0015, (n_frames, 2)) * np.array([aspect, 1.0])
+        scale = np.ones(n_frames)
+        motion = "drift"
+        if role == "target":
+            d, scale = verb_motion(verb, t, a0, a1, rest[i][1], aspect, rng)
+            centre = centre + d
+            motion = verb
+        elif role == "decoy":
+            span = a1 - a0
+            d0 = int(rng.integers(0, max(n_frames - span, 0) + 1))
+            d, scale = verb_motion(decoy_verb, t, d0, d0 + span, rest[i][1], aspect, rng)
+            centre = centre + d
+            motion = decoy_verb
+        centre = np.clip(centre, 0.04, 0.96)
+        colour = tuple(int(c) for c in np.clip(np.array(spec.colour) + rng.integers(-12, 13, 3), 0, 255))
+        objects.append(SceneObject(name, spec.shape, colour, role, centre.astype(np.float64),
+                                   (base_r * spec.size * scale).astype(np.float64), motion))
+    target = objects[0]
+    # hand: touching the target from below; approaches over the leading padding, except for Put where it
+    # carries the object in and lets go over the trailing padding
+    hand_r = 0.8 * base_r
+    below = (target.radius_px + 0.6 * hand_r) / height  # centre-to-centre, normalised y
+    side = rng.uniform(-0.25, 0.25) * target.radius_px / width
+    if verb == "Put":
+        away = 0.12 * _smoothstep((t - a1 + 1) / max(n_frames - a1, 1))
+    else:
+        away = 0.12 * _smoothstep((a0 - t) / max(a0, 1))  # 1 at frame 0 → 0 at a0
+    hand = np.stack([target.centre[:, 0] + side, target.centre[:, 1] + below + away], axis=1)
+    hand[:, 1] = np.minimum(hand[:, 1], 1.0 - 0.35 * hand_r / height)
+    return objects, hand, float(hand_r)
+
+
+def _conflicts(objects, hand, hand_r, width, height) -> int:
+    """Frames in which another object touches the hand or overlaps the target (pixel distances)."""
+    px = np.array([width, height], dtype=np.float64)
+    target = objects[0]
+    bad = np.zeros(len(hand), dtype=bool)
+    for o in objects[1:]:
+        to_hand = np.linalg.norm((o.centre - hand) * px, axis=1)
+        to_target = np.linalg.norm((o.centre - target.centre) * px, axis=1)
+        bad |= to_hand < 1.15 * o.radius_px + hand_r + 1.0
+        bad |= to_target < 1.15 * (o.radius_px + target.radius_px) + 1.0
+    return int(bad.sum())
+
+
+def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int, action: tuple[int, int],
+               width: int, height: int, counter_colour: np.ndarray, skin: tuple[int, int, int],
+               sleeve: tuple[int, int, int], extra_nouns: tuple[str, ...] = ()) -> ClipScene:
+    """Simulate one clip: random object layout, the verb's motion on the touched object, distractors.
+
+    ``extra_nouns`` (a secondary noun of the label) are placed in the scene as distractors.
+    """
+    t = np.arange(n_frames, dtype=np.float64)
+    a0, a1 = action
+    others = [s.name for s in NOUNS if s.name != noun and s.name not in extra_nouns]
+    n_obj = int(rng.integers(3, 5))  # 3 or 4 objects in all
+    rest_names = [str(x) for x in rng.permutation(others)]
+    names = ([noun] + list(extra_nouns) + rest_names)[:n_obj]
+    if extra_nouns:  # the decoy (second object) should not be the secondary noun's object
+        names = [names[0]] + names[2:] + [names[1]] if len(names) > 2 else names
+    base_r = rng.uniform(0.085, 0.105) * height
+    # the decoy does another verb's motion (no hand), the rest drift
+    decoy_verb = str(rng.choice([v for v in VERBS if v != verb]))
+    best = None
+    for _ in range(60):  # re-draw the layout until no other object touches the hand or the target
+        attempt = _layout(rng, names, verb, decoy_verb, t, a0, a1, base_r, width, height)
+        bad = _conflicts(*attempt, width, height)
+        if best is None or bad < best[0]:
+            best = (bad, attempt)
+        if bad == 0:
+            break
+    objects, hand, hand_r = best[1]
+    arm_base = np.stack([np.clip(hand[:, 0] + rng.uniform(0.08, 0.2), 0.0, 1.0), np.full(n_frames, 1.15)], axis=1)
+    background = _texture(rng, width, height, counter_colour)
+    return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand, float(hand_r), arm_base,
+                     skin, sleeve, background)
+
+
+def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+    """Approximate signed distance in pixels (positive inside)."""
+    if shape == "circle":
+        return r - np.sqrt(dx * dx + dy * dy)
+    if shape == "square":
+        return 0.85 * r - np.maximum(np.abs(dx), np.abs(dy))
+    if shape == "diamond":
+        return (1.2 * r - (np.abs(dx) + np.abs(dy))) / np.sqrt(2.0)
+    if shape == "bottle":  # tall ellipse
+        a, b = 0.6 * r, 1.15 * r
+        return a * (1.0 - np.sqrt((dx / a) ** 2 + (dy / b) ** 2))
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _rim(sd: np.ndarray) -> np.ndarray:
+    """A band about 1.5 px wide just inside the outline."""
+    return np.minimum(sd, 1.0 - sd)
+
+
+def _blend(frame: np.ndarray, cx: float, cy: float, extent: float, colour: np.ndarray, sd_fn) -> None:
+    """Alpha-blend a shape into ``frame`` (H, W, 3) inside its bounding box; pixel centres at j + 0.5."""
+    h, w = frame.shape[:2]
+    x0, x1 = max(int(np.floor(cx - extent - 1)), 0), min(int(np.ceil(cx + extent + 1)), w)
+    y0, y1 = max(int(np.floor(cy - extent - 1)), 0), min(int(np.ceil(cy + extent + 1)), h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    dx = (np.arange(x0, x1) + 0.5 - cx)[None, :]
+    dy = (np.arange(y0, y1) + 0.5 - cy)[:, None]
+    alpha = np.clip(sd_fn(dx, dy) + 0.5, 0.0, 1.0)[..., None]
+    patch = frame[y0:y1, x0:x1]
+    patch += alpha * (colour - patch)
+
+
+def render_clip(scene: ClipScene) -> np.ndarray:
+    """Render the clip: (T, H, W, 3) uint8 RGB. Draw order: counter, distractors, target, arm, hand."""
+    h, w = scene.background.shape[:2]
+    out = np.empty((scene.n_frames, h, w, 3), dtype=np.uint8)
+    skin = np.array(scene.skin, dtype=np.float32)
+    sleeve = np.array(scene.sleeve, dtype=np.float32)
+    draw_order = list(scene.objects[1:]) + [scene.objects[0]]
+    hr = scene.hand_radius_px
+    arm_w = 0.55 * hr
+    for i in range(scene.n_frames):
+        frame = scene.background.copy()
+        for obj in draw_order:
+            cx, cy = obj.centre[i, 0] * w, obj.centre[i, 1] * h
+            r = float(obj.radius_px[i])
+            col = np.array(obj.colour, dtype=np.float32)
+            _blend(frame, cx, cy, 1.3 * r, col, lambda dx, dy, s=obj.shape, r=r: _signed_distance(s, dx, dy, r))
+            # a darker rim keeps touching objects apart
+            _blend(frame, cx, cy, 1.3 * r, 0.6 * col,
+                   lambda dx, dy, s=obj.shape, r=r: _rim(_signed_distance(s, dx, dy, r)))
+        hx, hy = scene.hand_centre[i, 0] * w, scene.hand_centre[i, 1] * h
+        bx, by = scene.arm_base[i, 0] * w, scene.arm_base[i, 1] * h
+        # arm: a capsule from the hand to below the bottom edge
+        seg = np.array([bx - hx, by - hy])
+        seg_len2 = float(seg @ seg) + 1e-9
+
+        def arm_sd(dx, dy, seg=seg, seg_len2=seg_len2):
+            s = np.clip((dx * seg[0] + dy * seg[1]) / seg_len2, 0.0, 1.0)
+            return arm_w - np.sqrt((dx - s * seg[0]) ** 2 + (dy - s * seg[1]) ** 2)
+
+        mx, my = (hx + bx) / 2, (hy + by) / 2
+        ext = float(np.sqrt(seg_len2)) / 2 + arm_w
+        _blend(frame, mx, my, ext, sleeve, lambda dx, dy: arm_sd(dx + mx - hx, dy + my - hy))
+        _blend(frame, hx, hy, 1.2 * hr, skin,
+               lambda dx, dy: hr - np.sqrt((dx / 1.15) ** 2 + (dy / 0.9) ** 2))
+        out[i] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
+    return out
