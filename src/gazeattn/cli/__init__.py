@@ -10,10 +10,15 @@ from gazeattn.errors import DataError
 # name -> (module holding main(argv) -> int, one-line help). Imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gazeattn.cli.demo", "the main job: synthetic world, data checks, a training epoch of clips, gaze pictures"),
+    "train": ("gazeattn.cli.train", "train a model variant (gaze-direct, gaze-gumbel, ..., i3d); torchrun-ready"),
+    "eval": ("gazeattn.cli.eval", "mean class / overall accuracy and gaze quality of a checkpoint"),
     "synth": ("gazeattn.cli.synth", "write a synthetic dataset in the exact EGTEA Gaze+ layout"),
     "check": ("gazeattn.cli.check", "summarise what an EGTEA-layout dataset has and lacks"),
     "gaze": ("gazeattn.cli.gaze", "gaze file tools (parse SMI BeGaze exports)"),
     "bench": ("gazeattn.cli.bench", "benchmarks that report numbers (gaze parsing, data pipeline, estimators)"),
+    "weights": ("gazeattn.cli.weights", "model weights: convert Kinetics I3D, import reference checkpoints, inspect"),
+    "prepare": ("gazeattn.cli.prepare", "extract RGB frames and optical flow (TV-L1) into the reference's frame folders"),
+    "predict": ("gazeattn.cli.predict", "top-k actions and a gaze/attention overlay for a video"),
 }
 
 

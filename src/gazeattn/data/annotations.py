@@ -21,6 +21,7 @@ from gazeattn.errors import DataError
 
 _SEPARATORS = re.compile(r"[\s,]+")
 _INDEX_LINE = re.compile(r"^(.*\S)\s+(\S+)$")
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 digits can never overflow or blow up memory
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def _read_lines(path: Path) -> list[str]:
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise DataError(path, f"not UTF-8 text (byte {err.start})", line) from err
-    return text.splitlines()
+    # Split at LF only (CRLF's CR stripped): line numbers match `grep -n`, unlike str.splitlines(), which
+    # also breaks at \v, \f, U+2028 and friends.
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
 def _strip_quotes(token: str) -> str:
@@ -72,10 +75,17 @@ def _strip_quotes(token: str) -> str:
     return token
 
 
+def _strip_line_quotes(line: str) -> str:
+    """Remove a quote pair wrapping the whole line ('a 1 2 3'), not the quotes of a first and a last token."""
+    if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'" and line[0] not in line[1:-1]:
+        return line[1:-1]
+    return line
+
+
 def _tokens(line: str) -> list[str]:
     line = line.strip()
     # A quoted line: "<clip>" 1 2 3 or '<clip> 1 2 3'
-    return [t for t in (_strip_quotes(tok) for tok in _SEPARATORS.split(_strip_quotes(line))) if t]
+    return [t for t in (_strip_quotes(tok) for tok in _SEPARATORS.split(_strip_line_quotes(line))) if t]
 
 
 def read_label_index(path: str | Path) -> LabelIndex:
@@ -83,12 +93,12 @@ def read_label_index(path: str | Path) -> LabelIndex:
     path = Path(path)
     by_id: dict[int, str] = {}
     for lineno, line in enumerate(_read_lines(path), start=1):
-        line = _strip_quotes(line.strip())
+        line = _strip_line_quotes(line.strip())
         if not line:
             continue
         m = _INDEX_LINE.match(line)
-        name, id_text = (_strip_quotes(m[1].strip()), m[2]) if m else ("", "")
-        if not name or not id_text.isdigit():
+        name, id_text = (_strip_quotes(m[1].strip()), _strip_quotes(m[2])) if m else ("", "")
+        if not name or not _ID.fullmatch(id_text):
             raise DataError(path, f"expected '<name> <1-based id>', got {line!r}", lineno)
         label = int(id_text)
         if label < 1:
@@ -98,8 +108,8 @@ def read_label_index(path: str | Path) -> LabelIndex:
         by_id[label] = name
     if not by_id:
         raise DataError(path, "no entries")
-    missing = sorted(set(range(1, max(by_id) + 1)) - set(by_id))
-    if missing:
+    if max(by_id) != len(by_id):  # ids are unique and >= 1: contiguous exactly when max == count
+        missing = [i for i in range(1, len(by_id) + 1) if i not in by_id]
         raise DataError(path, f"ids are not contiguous: missing {missing[:10]}{' ...' if len(missing) > 10 else ''}")
     return LabelIndex(tuple(by_id[i] for i in range(1, len(by_id) + 1)), str(path))
 
@@ -129,7 +139,7 @@ def read_split(
         clip = parse_clip_name(toks[0], path=str(path), line=lineno)
         ids = []
         for tok in toks[1:]:
-            if not tok.isdigit():
+            if not _ID.fullmatch(tok):
                 raise DataError(path, f"label {tok!r} is not a positive integer", lineno)
             ids.append(int(tok))
         for kind, value in zip(("action", "verb") + ("noun",) * (len(ids) - 2), ids):

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from gazeattn.errors import DataError
 
 FPS = 24
-_CLIP_RE = re.compile(r"^(?P<session>.+?)-(?P<start_ms>\d+)-(?P<end_ms>\d+)-F(?P<start>\d+)-F(?P<end>\d+)$")
+# ASCII digits only, at most 12 per number (int() of a longer run is slow or refused; no real clip needs it).
+_CLIP_RE = re.compile(
+    r"^(?P<session>.+?)-(?P<start_ms>[0-9]{1,12})-(?P<end_ms>[0-9]{1,12})-F(?P<start>[0-9]{1,12})-F(?P<end>[0-9]{1,12})$"
+)
 
 
 @dataclass(frozen=True, order=True)

@@ -166,8 +166,8 @@ class EgteaClips(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index])
+    def _rng(self, index: int, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, index])
 
     def session_gaze(self, session: str) -> np.ndarray | None:
         """The session's per-frame gaze table (n, 3), parsed once per process; None when no gaze file."""
@@ -209,11 +209,14 @@ class EgteaClips(Dataset):
         n = min(len(u), len(v))
         return _pad_frames(np.stack([u[:n], v[:n]], axis=-1), count)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
+        """``ds[index]`` draws with the dataset's current epoch; ``ds[(index, epoch)]`` names the epoch, so a
+        sampler can drive the randomness from the main process (DataLoader workers hold their own copies)."""
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         entry_index, start = self.items[index]
         src = self.sources[entry_index]
         try:
-            return self._load(index, entry_index, start)
+            return self._load(index, entry_index, start, epoch)
         except DataError as err:
             if self.on_bad_clip == "skip":
                 log.warning("skipping clip %s: %s", src.clip.name, err)
@@ -221,11 +224,11 @@ class EgteaClips(Dataset):
                 return None
             raise
 
-    def _load(self, index: int, entry_index: int, start: int) -> dict[str, Any]:
+    def _load(self, index: int, entry_index: int, start: int, epoch: int) -> dict[str, Any]:
         cfg = self.config
         entry, src = self.entries[entry_index], self.sources[entry_index]
         n_frames = src.media.n_frames
-        rng = self._rng(index)
+        rng = self._rng(index, epoch)
         if start < 0:  # training window
             last = max(n_frames - cfg.frames, 0)
             start = 0 if cfg.train_window == "first" else int(rng.integers(0, last + 1))

@@ -1,0 +1,84 @@
+"""`gazeattn eval`: mean class and overall accuracy as the paper reports them, plus gaze quality."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from gazeattn.train.evaluate import TEST_GAZE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gazeattn eval", description=
+                                "Evaluate a checkpoint on the test split: non-overlapping 24-frame windows, logits "
+                                "averaged per clip, confusion-matrix metrics; test-time gaze is predicted "
+                                "(deterministic argmax by default).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run folder (its newest good checkpoint)")
+    src.add_argument("--checkpoint", help="checkpoint folder or its model.safetensors")
+    p.add_argument("--data", help="dataset root (default: the one the run was trained on)")
+    p.add_argument("--split", type=int, help="split number (default: the run's)")
+    p.add_argument("--split-dir", help="read test_splitN.txt from this folder")
+    p.add_argument("--test-gaze", choices=TEST_GAZE, help="argmax (default), expectation, or sample "
+                   "(the reference's stochastic protocol; use --seed)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--on-bad-clip", choices=("error", "skip"), default="error")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--full", action="store_true", help="with --json: include per-class accuracy and the confusion matrix")
+    p.add_argument("--out", help="also write the full result JSON here")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from gazeattn.data.layout import EgteaLayout
+    from gazeattn.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from gazeattn.train.config import from_dict
+    from gazeattn.train.distributed import pick_device
+    from gazeattn.train.evaluate import evaluate
+
+    ckpt = load_checkpoint(resolve_checkpoint(args.run or args.checkpoint), with_state=False)
+    config = from_dict(ckpt.meta["config"])
+    root = args.data or config.data.root
+    if not root:
+        print("gazeattn eval: error: no dataset: pass --data ROOT", file=sys.stderr)
+        return 2
+    split = args.split or config.data.split
+    layout = EgteaLayout(root, config.data.frames_root or None)
+    split_path = Path(args.split_dir) / f"test_split{split}.txt" if args.split_dir else None
+    entries = layout.read_split(split, "test", split_path)
+    if ckpt.model.config.num_classes <= max(e.action for e in entries):
+        print(f"gazeattn eval: error: the test split has labels up to {max(e.action for e in entries) + 1} but the "
+              f"model has {ckpt.model.config.num_classes} classes", file=sys.stderr)
+        return 2
+    device = pick_device(args.device)
+    model = ckpt.model.to(device)
+    clip = config.clip_config()
+    result = evaluate(model, layout, entries, clip, variant=config.run.model,
+                      test_gaze=args.test_gaze or config.estimator.test_gaze, seed=args.seed, batch=args.batch,
+                      workers=args.workers, device=device, on_bad_clip=args.on_bad_clip,
+                      class_names=ckpt.meta.get("class_names"))
+    result["checkpoint"] = str(ckpt.path)
+    result["step"] = ckpt.meta.get("step")
+    result["variant"] = config.run.model
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    if args.json:
+        shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
+        print(json.dumps(shown, indent=2))
+    else:
+        print(f"{config.run.model} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} clips, "
+              f"{result['n_windows']} windows, test gaze {result['test_gaze']}")
+        print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
+              f"{result['overall_accuracy']:.2f} %")
+        if result.get("gaze"):
+            print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in result["gaze"].items()))
+    return 0

@@ -1,0 +1,76 @@
+"""`gazeattn train`: train a model variant on an EGTEA-layout dataset (torchrun-ready)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gazeattn.errors import DataError
+from gazeattn.train.config import MODELS, PRESETS, apply_overrides, load_toml, parse_set_flags, preset
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gazeattn train", description=
+                                "Train a model variant. Overrides apply in this order: --preset, --config FILE.toml, "
+                                "--set section.key=value, then the named flags. Multi-GPU / multi-node: "
+                                "torchrun --nproc_per_node=N -m gazeattn train ...")
+    p.add_argument("--data", help="dataset root (EGTEA layout)")
+    p.add_argument("--split", type=int, help="split number (default 1)")
+    p.add_argument("--split-dir", help="read {train,test}_splitN.txt from this folder (e.g. the reference's split)")
+    p.add_argument("--frames-root", help="root of images_rgb/ and images_flow/ (default: --data)")
+    p.add_argument("--model", choices=MODELS, help="model variant (default gaze-direct)")
+    p.add_argument("--out", required=True, help="run folder (config, log.jsonl, checkpoints/)")
+    p.add_argument("--preset", choices=PRESETS, default="cpu", help="cpu (default): tiny backbone, minutes on 2 cores; "
+                   "reference: the WACV 2021 recipe")
+    p.add_argument("--config", help="TOML file with [data] [clip] [targets] [model] [optim] [loss] [estimator] [run]")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one value")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int, help="clips per process and step")
+    p.add_argument("--workers", type=int, help="DataLoader workers per process")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--on-bad-clip", choices=("error", "skip"), help="unreadable clips: stop before training (error) "
+                   "or leave them out and report them (skip)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
+    p.add_argument("--eval", action="store_true", help="evaluate on the test split at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace):
+    config = preset(args.preset)
+    if args.config:
+        config = apply_overrides(config, load_toml(args.config), args.config)
+    if args.set:
+        config = apply_overrides(config, parse_set_flags(args.set), "--set")
+    flags = {"data": {k: v for k, v in (("root", args.data), ("split", args.split), ("split_dir", args.split_dir),
+                                        ("frames_root", args.frames_root), ("workers", args.workers),
+                                        ("on_bad_clip", args.on_bad_clip)) if v is not None},
+             "run": {k: v for k, v in (("model", args.model), ("steps", args.steps), ("batch", args.batch),
+                                       ("seed", args.seed)) if v is not None}}
+    return apply_overrides(config, {k: v for k, v in flags.items() if v}, "command line")
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as err:
+        print(f"gazeattn train: error: {err}", file=sys.stderr)
+        return 2
+    from gazeattn.train.engine import NonFiniteLoss, train
+
+    try:
+        result = train(config, args.out, resume=args.resume, progress=not args.no_progress, evaluate_at_end=args.eval)
+    except NonFiniteLoss as err:
+        print(f"gazeattn train: stopped: {err}", file=sys.stderr)
+        return 3
+    except DataError:
+        raise  # the dispatcher prints it (file and line) and returns 1
+    except ValueError as err:
+        print(f"gazeattn train: error: {err}", file=sys.stderr)
+        return 2
+    print(f"trained {result.step} steps in {result.seconds:.1f} s; checkpoint {result.checkpoint}")
+    if result.eval is not None:
+        print(f"test: mean class accuracy {result.eval['mean_class_accuracy']:.2f} %, "
+              f"overall accuracy {result.eval['overall_accuracy']:.2f} % on {result.eval['n_clips']} clips")
+    return 0

@@ -1,0 +1,1 @@
+"""Training and evaluation: config, variants, objective, sampler, checkpoints, the loop, evaluation."""

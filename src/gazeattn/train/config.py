@@ -1,0 +1,267 @@
+"""Training configuration: small frozen dataclasses, two presets, one override path.
+
+Overrides are applied in one order: preset → ``--config FILE.toml`` → ``--set section.key=value`` flags and the
+named flags (``--steps``, ``--batch``). A TOML file has one table per section (``[data]``, ``[clip]``,
+``[targets]``, ``[model]``, ``[optim]``, ``[loss]``, ``[estimator]``, ``[run]``); unknown sections and keys are
+errors naming the file. The resolved config is printed at start and saved in the run folder and in every
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gazeattn.data.dataset import ClipConfig
+from gazeattn.data.targets import GazeTargetConfig
+from gazeattn.errors import DataError
+
+MODELS = ("gaze-direct", "gaze-gumbel", "gaze-st", "gaze-reinforce", "gaze-local", "gaze-oracle", "gaze-aux", "i3d")
+PRESETS = ("cpu", "reference")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = ""
+    split: int = 1
+    split_dir: str = ""  # read {train,test}_splitN.txt from here (e.g. the reference's modified split)
+    frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
+    workers: int = 2
+    on_bad_clip: str = "error"
+    cache_gaze: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The :class:`~gazeattn.models.ModelConfig` fields the user may set; the rest follow from the variant."""
+
+    backbone: str = "tiny"
+    streams: str = "rgb"
+    dropout: float = 0.5
+    attention: str = ""  # "" = the variant's default (min2021; li2018 for gaze-gumbel)
+    gaze_head_init: str = "random"
+    pretrained: str = ""  # "kinetics" or a path to I3D weights (.safetensors / piergiaj .pt) for the RGB stream
+    tiny_widths: tuple[int, ...] = (16, 32, 48, 64, 96)
+    head_channels: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with momentum; lr multiplied by ``gamma`` at each milestone (a pure function of the step)."""
+
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_steps: int = 0
+    grad_clip: float = 20.0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """loss = ce·CE + kl·KL(measured gaze ‖ q) + surrogate·(estimator's surrogate)."""
+
+    ce: float = 1.0
+    kl: float = 1.0
+    surrogate: float = 1.0
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """ε for direct optimization, τ for (straight-through) Gumbel-Softmax, S for REINFORCE."""
+
+    eps_schedule: str = "reference"  # "reference" (max(0.1, 1000·exp(-0.001 i)), every 100), "constant", "exponential"
+    eps: float = 1.0  # constant ε, or the start of "exponential"
+    eps_rate: float = 1e-3
+    eps_floor: float = 0.1
+    eps_every: int = 100
+    mode: str = "one_sided"  # or "central"
+    tau: float = 1.0
+    tau_floor: float = 0.5
+    tau_rate: float = 0.0  # 0: constant τ; else max(tau_floor, tau·exp(-rate·step))
+    samples: int = 8  # REINFORCE samples per clip
+    chunk_size: int = 0  # candidate maps scored per chunk (0: all at once)
+    test_gaze: str = "argmax"  # "argmax", "expectation" or "sample"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = "gaze-direct"
+    steps: int = 300
+    batch: int = 8  # per process
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0  # 0: only at the end
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    device: str = "auto"  # auto, cpu, cuda
+    amp: bool = False  # bf16 autocast on CUDA
+    threads: int = 0  # torch intra-op threads (0: torch's default)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def clip_config(self) -> ClipConfig:
+        """The dataset's ClipConfig with the gaze-target policy of ``targets`` and the backbone's strides."""
+        strides = (8, 32, 32) if self.model.backbone == "i3d" else self.clip.strides
+        return dataclasses.replace(self.clip, targets=self.targets, strides=strides,
+                                   flow=self.model.streams in ("two_stream", "flow"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+SECTIONS = ("data", "clip", "targets", "model", "optim", "loss", "estimator", "run")
+
+
+def preset(name: str) -> TrainConfig:
+    """``cpu``: the tiny RGB backbone on 24×80² clips, trains a synthetic world in minutes on 2 cores.
+    ``reference``: the WACV 2021 recipe (two-stream I3D, 24×224², SGD 0.032, ×0.1 at 8k/15k, 18k steps,
+    clip 20, the reference ε schedule, batch 4 = 4 GPUs × 1)."""
+    if name == "cpu":
+        return TrainConfig(
+            preset="cpu",
+            clip=ClipConfig(frames=24, crop=80, short_side=96, train_short_side=(96, 112), strides=(8, 16, 16)),
+            model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5),
+            optim=OptimConfig(lr=0.05, milestones=(), warmup_steps=20),
+            estimator=EstimatorConfig(eps_schedule="constant", eps=1.0),
+            run=RunConfig(steps=300, batch=8),
+        )
+    if name == "reference":
+        return TrainConfig(
+            preset="reference",
+            clip=ClipConfig(frames=24, crop=224, short_side=256, train_short_side=(256, 256)),
+            targets=GazeTargetConfig(points="fixation", reduce="first", missing="mask"),
+            model=ModelSettings(backbone="i3d", streams="two_stream", dropout=0.7, pretrained="kinetics"),
+            optim=OptimConfig(lr=0.032, momentum=0.9, weight_decay=4e-5, milestones=(8000, 15000), gamma=0.1,
+                              grad_clip=20.0),
+            estimator=EstimatorConfig(eps_schedule="reference"),
+            run=RunConfig(steps=18000, batch=4, checkpoint_every=1000, eval_every=0, log_every=20),
+        )
+    raise ValueError(f"unknown preset {name!r}; one of {PRESETS}")
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    """Convert a TOML/flag value to the type of the current field value."""
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(f"{where}: expected true/false, got {value!r}")
+        return bool(value)
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        kind = type(current[0]) if current else (int if all(str(v).strip().lstrip("-").isdigit() for v in value) else float)
+        return tuple(kind(v) if not isinstance(v, str) else kind(v.strip()) for v in value)
+    if isinstance(current, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    return str(value)
+
+
+def _replace_section(section: Any, values: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    changes = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ValueError(f"{where}: unknown key {key!r}; known: {sorted(fields)}")
+        current = getattr(section, key)
+        if dataclasses.is_dataclass(current):
+            raise ValueError(f"{where}: {key!r} is a section; set its keys instead")
+        try:
+            changes[key] = _coerce(value, current, f"{where}.{key}")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}.{key}: cannot use {value!r}: {err}") from err
+    return dataclasses.replace(section, **changes)
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], where: str) -> TrainConfig:
+    """Apply ``{section: {key: value}}``; unknown sections or keys raise ValueError naming ``where``."""
+    for name, values in overrides.items():
+        if name not in SECTIONS:
+            raise ValueError(f"{where}: unknown section [{name}]; known: {list(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: [{name}] must be a table of key = value")
+        config = dataclasses.replace(config, **{name: _replace_section(getattr(config, name), values, f"{where}: {name}")})
+    validate(config)
+    return config
+
+
+def load_toml(path: str | Path) -> dict[str, dict[str, Any]]:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise DataError(path, "config file not found") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise DataError(path, f"not valid TOML: {err}") from err
+
+
+def parse_set_flags(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["optim.lr=0.01", "run.steps=50"]`` → ``{"optim": {"lr": "0.01"}, "run": {"steps": "50"}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ValueError(f"--set wants section.key=value, got {item!r}")
+        out.setdefault(section, {})[name] = value.strip()
+    return out
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig saved with :meth:`TrainConfig.to_dict` (exact round trip)."""
+    base = TrainConfig(preset=values.get("preset", "cpu"))
+    nested = {k: v for k, v in values.items() if k != "preset"}
+    targets = nested.get("clip", {}).pop("targets", None) if isinstance(nested.get("clip"), dict) else None
+    config = apply_overrides(base, nested, "saved config")
+    if targets is not None:
+        config = dataclasses.replace(config, clip=dataclasses.replace(config.clip, targets=GazeTargetConfig(**targets)))
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    run, est, data = config.run, config.estimator, config.data
+    if run.model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {run.model!r}")
+    if run.steps < 1 or run.batch < 1:
+        raise ValueError("run.steps and run.batch must be >= 1")
+    if est.eps_schedule not in ("reference", "constant", "exponential"):
+        raise ValueError(f"estimator.eps_schedule must be reference, constant or exponential, got {est.eps_schedule!r}")
+    if est.mode not in ("one_sided", "central"):
+        raise ValueError(f"estimator.mode must be one_sided or central, got {est.mode!r}")
+    if est.test_gaze not in ("argmax", "expectation", "sample"):
+        raise ValueError(f"estimator.test_gaze must be argmax, expectation or sample, got {est.test_gaze!r}")
+    if not (est.eps > 0 and est.tau > 0 and est.samples >= 2):
+        raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
+    if data.on_bad_clip not in ("error", "skip"):
+        raise ValueError(f"data.on_bad_clip must be error or skip, got {data.on_bad_clip!r}")
+    if not all(math.isfinite(x) for x in (config.optim.lr, config.loss.ce, config.loss.kl, config.loss.surrogate)):
+        raise ValueError("learning rate and loss weights must be finite")

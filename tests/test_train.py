@@ -1,0 +1,163 @@
+"""Training end to end on a tiny synthetic world: every variant steps, resume after SIGKILL is exact,
+torchrun with 2 processes trains and evaluates, configs reject unknown keys, non-finite losses stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gazeattn.cli import main
+from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.train.config import MODELS, apply_overrides, load_toml, preset
+from gazeattn.train.engine import learning_rate
+
+SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
+         "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
+         "--workers", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train") / "egtea"
+    write_synthetic_egtea(root, SynthConfig(sessions=3, clips_per_session=6, seed=5, width=64, height=48,
+                                            min_frames=24, max_frames=40))
+    return root
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    latest = (run / "checkpoints" / "latest").read_text().strip()
+    return load_file(str(run / "checkpoints" / latest / "model.safetensors"))
+
+
+@pytest.mark.parametrize("variant", MODELS)
+def test_every_variant_trains_and_evaluates(world, tmp_path, variant, capsys):
+    out = tmp_path / variant
+    assert main(["train", "--data", str(world), "--model", variant, "--out", str(out), "--steps", "3", *SMALL]) == 0
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["run"]["model"] == variant and saved["clip"]["crop"] == 48
+    capsys.readouterr()
+    assert main(["eval", "--run", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"mean_class_accuracy", "overall_accuracy", "n_clips", "gaze"}
+    assert 0 <= result["mean_class_accuracy"] <= 100 and result["n_clips"] > 0
+    assert (result["gaze"] is None) == (variant == "i3d")
+    if variant == "gaze-oracle":
+        assert result["test_gaze"] == "measured"
+
+
+def test_eval_is_deterministic_and_sample_mode_is_seeded(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL]) == 0
+    capsys.readouterr()
+    runs = []
+    for extra in ([], [], ["--test-gaze", "sample", "--seed", "3"], ["--test-gaze", "sample", "--seed", "3"]):
+        assert main(["eval", "--run", str(out), "--json", "--full", *extra]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0]["confusion"] == runs[1]["confusion"]
+    assert runs[2]["confusion"] == runs[3]["confusion"] and runs[2]["test_gaze"] == "sample"
+
+
+def test_existing_run_is_never_overwritten(world, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "2", *SMALL]) == 0
+    before = _weights(out)
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "2", *SMALL]) == 1
+    after = _weights(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _train_cmd(world: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gazeattn", "train", "--data", str(world), "--out", str(out), "--steps", str(steps),
+            "--set", "run.checkpoint_every=3", "--set", "run.log_every=1", *SMALL, *extra]
+
+
+def test_sigkill_then_resume_reaches_the_same_weights(world, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    full = tmp_path / "full"
+    subprocess.run(_train_cmd(world, full, 12, "--set", "run.threads=1"), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(world, killed, 12, "--set", "run.threads=1"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = killed / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if latest.is_file() and latest.read_text().strip() in ("step_0000003", "step_0000006"):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert latest.read_text().strip() != "step_0000012"
+    subprocess.run(_train_cmd(world, killed, 12, "--resume", "--set", "run.threads=1"), check=True, env=env,
+                   capture_output=True)
+    a, b = _weights(full), _weights(killed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the uninterrupted one"
+
+
+def test_torchrun_two_processes_train_and_evaluate(world, tmp_path, capsys):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(torchrun), "--nproc_per_node=2", "--master_port", str(29500 + os.getpid() % 1000), "-m", "gazeattn",
+           "train", "--data", str(world), "--out", str(out), "--steps", "4", "--eval", *SMALL]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["kind"] == "eval" and records[-1]["n_clips"] > 0
+    assert sum(r["kind"] == "train" for r in records) >= 1
+    assert records[0]["world"] == 2
+    capsys.readouterr()
+    assert main(["eval", "--run", str(out), "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["n_clips"] == records[-1]["n_clips"]
+    assert abs(single["mean_class_accuracy"] - records[-1]["mean_class_accuracy"]) < 1e-6
+
+
+def test_config_file_and_unknown_keys(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text("[optim]\nlr = 0.01\nmilestones = [10, 20]\n[run]\nsteps = 7\n")
+    config = apply_overrides(preset("cpu"), load_toml(good), str(good))
+    assert config.optim.lr == 0.01 and config.optim.milestones == (10, 20) and config.run.steps == 7
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlearning_rate = 0.01\n")
+    with pytest.raises(ValueError, match=r"bad.toml.*unknown key 'learning_rate'"):
+        apply_overrides(preset("cpu"), load_toml(bad), str(bad))
+    with pytest.raises(ValueError, match=r"unknown section \[optimizer\]"):
+        apply_overrides(preset("cpu"), {"optimizer": {"lr": 1}}, "x")
+    assert main(["train", "--out", str(tmp_path / "r"), "--set", "run.nope=1"]) == 2
+
+
+def test_reference_preset_and_lr_schedule():
+    ref = preset("reference")
+    assert (ref.optim.lr, ref.optim.momentum, ref.optim.weight_decay, ref.optim.grad_clip) == (0.032, 0.9, 4e-5, 20.0)
+    assert ref.run.steps == 18000 and ref.optim.milestones == (8000, 15000)
+    assert learning_rate(0, ref) == pytest.approx(0.032)
+    assert learning_rate(7999, ref) == pytest.approx(0.032)
+    assert learning_rate(8000, ref) == pytest.approx(0.0032)
+    assert learning_rate(15000, ref) == pytest.approx(0.00032)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(world, tmp_path, capsys):
+    out = tmp_path / "nan"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "3",
+                 "--set", "run.checkpoint_every=3", *SMALL]) == 0
+    before = _weights(out)
+    code = main(["train", "--data", str(world), "--out", str(out), "--steps", "6", "--resume",
+                 "--set", "optim.lr=1e30", "--set", "optim.grad_clip=1e30", *SMALL])
+    err = capsys.readouterr().err
+    assert code == 3 and "non-finite loss" in err and "step_0000003" in err
+    after = _weights(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
