@@ -79,3 +79,21 @@ def test_check_names_a_bad_split_line(world, tmp_path, capsys):
     split.write_text("\n".join(lines) + "\n")
     assert main(["check", str(copy), "--strict"]) == 1
     assert f"{split}:2: action label 999 out of range" in capsys.readouterr().out
+
+
+def test_demo_small_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--steps", "3", "--sessions", "3", "--clips-per-session", "6",
+            "--models", "gaze-direct", "i3d", "--workers", "0"]
+    assert main(argv) == 0
+    text = (out / "report.md").read_text()
+    for model in ("gaze-direct", "i3d"):
+        assert f"| {model} |" in text or f"| {model}" in text
+        result = json.loads((out / "runs" / model / "eval.json").read_text())
+        assert 0 <= result["mean_class_accuracy"] <= 100
+    assert (out / "overlays" / "gaze-direct.png").is_file() and (out / "overlays" / "measured_gaze.png").is_file()
+    printed = capsys.readouterr().out
+    assert "gaze-direct" in printed and "report:" in printed
+    # a rerun reuses the world and the finished runs
+    assert main(argv) == 0
+    assert "reusing the finished run" in capsys.readouterr().out

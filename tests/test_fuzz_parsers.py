@@ -39,7 +39,7 @@ def workdir(tmp_path_factory) -> Path:
 
 # ------------------------------------------------------------------------------------------- known-bug tolerance
 
-# Each predicate names the bug it tolerates; once a bug is fixed, make its predicate False and drop its xfail.
+# Each predicate named a bug it tolerated; all are fixed now and return False.
 # Bug D: str.splitlines() also breaks lines at these (and at a lone CR), so line numbers drift.
 _ODD_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]|\r(?!\n)")
 # Bugs A/B: str.isdigit() accepts non-decimal digits such as '²' that int() rejects; int() rejects > 4300 digits.

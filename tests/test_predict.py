@@ -221,9 +221,12 @@ def test_bad_inputs_name_the_file(ckpt, video, tmp_path, capsys):
 
 
 def test_run_folder_and_clip_mismatch(ckpt, video, tmp_path):
-    run = tmp_path / "run"
-    step = _checkpoint(run / "checkpoints" / "step_0000010", meta={"class_names": CLASSES, "clip": CLIP})
-    (run / "checkpoints" / "latest").write_text("step_0000010\n")
+    from gazeattn.models.weights import load_model
+    from gazeattn.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"  # a run folder as training writes it
+    source = load_model(_checkpoint(tmp_path / "src") / "model.safetensors")
+    step = save_checkpoint(run, model=source, state={"step": 10}, meta={"class_names": CLASSES, "clip": CLIP}, step=10)
     predictor = load_predictor(run)
     assert predictor.source == step / "model.safetensors"
     expected = load_predictor(ckpt).predict(video).probabilities

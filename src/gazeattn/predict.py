@@ -25,7 +25,6 @@ round(crop·8/7)) and classes are named "class 0", "class 1", ...; a warning say
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import warnings
@@ -37,14 +36,14 @@ from typing import Any, Mapping, NamedTuple
 import av
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from gazeattn.data.dataset import ClipConfig, window_starts
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.transforms import center_crop, to_unit_range
 from gazeattn.data.video import probe_video, read_video_frames
 from gazeattn.errors import DataError
-from gazeattn.estimators import one_hot_maps
+from gazeattn.inference import predicted_gaze_map
+from gazeattn.train.checkpoint import resolve_checkpoint, sha256_file
 from gazeattn.models import GazeAttentionModel
 from gazeattn.models.weights import load_model
 from gazeattn.viz import draw_cell, heatmap_overlay, save_png, tile
@@ -66,12 +65,9 @@ class Ranked(NamedTuple):
 
 def deterministic_gaze(gaze_logits: torch.Tensor, mode: str) -> torch.Tensor:
     """z (B, T', H', W') from gaze logits (B, T', H', W'): ``argmax`` one-hot per slot or ``expectation`` q."""
-    grid = tuple(gaze_logits.shape[-2:])
-    if mode == "argmax":
-        return one_hot_maps(gaze_logits.flatten(2).argmax(-1), grid, dtype=gaze_logits.dtype)  # (B, T', H', W')
-    if mode == "expectation":
-        return F.softmax(gaze_logits.flatten(2), dim=-1).view_as(gaze_logits)  # (B, T', K) -> (B, T', H', W')
-    raise ValueError(f"test gaze must be one of {TEST_GAZE}, got {mode!r}")
+    if mode not in TEST_GAZE:
+        raise ValueError(f"test gaze must be one of {TEST_GAZE}, got {mode!r}")
+    return predicted_gaze_map(gaze_logits, mode)
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,9 +160,8 @@ def _resolve(checkpoint: Path) -> tuple[Path, Path | None]:
     if not checkpoint.exists():
         raise DataError(checkpoint, "checkpoint not found")
     if checkpoint.is_dir():
-        latest = checkpoint / "checkpoints" / "latest"
-        if latest.is_file():  # a run folder: its newest complete checkpoint
-            checkpoint = checkpoint / "checkpoints" / latest.read_text(encoding="utf-8").strip()
+        if (checkpoint / "checkpoints").is_dir():  # a run folder: its newest checkpoint that verifies
+            checkpoint = resolve_checkpoint(checkpoint)
         model_path = checkpoint / MODEL_FILE
         if not model_path.is_file():
             raise DataError(checkpoint, f"no {MODEL_FILE} in the checkpoint folder")
@@ -174,14 +169,6 @@ def _resolve(checkpoint: Path) -> tuple[Path, Path | None]:
         model_path = checkpoint
     meta_path = model_path.parent / META_FILE
     return model_path, (meta_path if meta_path.is_file() else None)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_predictor(checkpoint: str | Path, *, test_gaze: str = "argmax", batch_size: int = 4,
@@ -202,7 +189,7 @@ def load_predictor(checkpoint: str | Path, *, test_gaze: str = "argmax", batch_s
         if not isinstance(meta, dict):
             raise DataError(meta_path, "checkpoint metadata must be a JSON object")
         digest = (meta.get("sha256") or {}).get(MODEL_FILE)
-        if digest is not None and _sha256(model_path) != digest:
+        if digest is not None and sha256_file(model_path) != digest:
             raise DataError(model_path, f"checksum does not match {meta_path.name} (corrupt checkpoint)")
     model = load_model(model_path)  # WeightsError (a DataError) names the file
     _require_rgb(model, model_path)

@@ -35,8 +35,8 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gazeattn prepare",
-        description="Extract RGB frames (FRAMES_ROOT/images_rgb/<clip>/%%04d.jpg) and optical flow "
-                    "(FRAMES_ROOT/images_flow/<clip>/{u,v}/%%04d.jpg, ±20 px ↦ 0..255) from "
+        description="Extract RGB frames (FRAMES_ROOT/images_rgb/<clip>/%04d.jpg) and optical flow "
+                    "(FRAMES_ROOT/images_flow/<clip>/{u,v}/%04d.jpg, ±20 px ↦ 0..255) from "
                     "ROOT/cropped_clips. Resumable: finished clips are skipped.")
     p.add_argument("root", type=Path, help="EGTEA Gaze+ folder holding cropped_clips/")
     p.add_argument("--out", type=Path, required=True, help="FRAMES_ROOT")

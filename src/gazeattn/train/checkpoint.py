@@ -42,7 +42,7 @@ class CheckpointError(DataError):
     pass
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -94,7 +94,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
         f.flush()
         os.fsync(f.fileno())
     meta = {**meta, "format": FORMAT, "step": step,
-            "sha256": {MODEL_FILE: _sha256(tmp / MODEL_FILE), STATE_FILE: _sha256(tmp / STATE_FILE)}}
+            "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
     write_atomic_text(tmp / META_FILE, json.dumps(meta, indent=2))
     _fsync_dir(tmp)
     if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
@@ -135,7 +135,7 @@ def verify_checkpoint(path: Path) -> dict[str, Any]:
         file = path / name
         if not file.is_file():
             raise CheckpointError(file, "missing (incomplete checkpoint)")
-        if _sha256(file) != digest:
+        if sha256_file(file) != digest:
             raise CheckpointError(file, "checksum mismatch (corrupt checkpoint)")
     return meta
 

@@ -143,8 +143,10 @@ def preset(name: str) -> TrainConfig:
             clip=ClipConfig(frames=24, crop=80, short_side=96, train_short_side=(96, 112), strides=(8, 16, 16)),
             model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5),
             optim=OptimConfig(lr=0.05, milestones=(), warmup_steps=20),
-            estimator=EstimatorConfig(eps_schedule="constant", eps=1.0),
-            run=RunConfig(steps=300, batch=8),
+            # the reference's annealing, compressed 10x for a 600-step run: max(1, 1000·exp(-0.01 i)), every 10
+            estimator=EstimatorConfig(eps_schedule="exponential", eps=1000.0, eps_rate=0.01, eps_floor=1.0,
+                                      eps_every=10),
+            run=RunConfig(steps=600, batch=8, checkpoint_every=200, log_every=20),
         )
     if name == "reference":
         return TrainConfig(

@@ -19,36 +19,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset
 
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
+from gazeattn.inference import TEST_GAZE, predicted_gaze_map  # noqa: F401 (TEST_GAZE re-exported)
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report
 from gazeattn.train.distributed import DistInfo, all_gather_objects
 from gazeattn.train.objective import measured_gaze_map
-
-TEST_GAZE = ("argmax", "expectation", "sample")
-
-
-def test_time_gaze(gaze_logits: torch.Tensor, mode: str, *, seeds: list[int] | None = None) -> torch.Tensor:
-    """z (B, T', H', W') from gaze logits for the given protocol."""
-    grid = tuple(gaze_logits.shape[-2:])
-    if mode == "argmax":
-        flat = gaze_logits.flatten(2).argmax(-1)  # (B, T')
-        return one_hot_maps(flat, grid, dtype=gaze_logits.dtype)
-    if mode == "expectation":
-        return F.softmax(gaze_logits.flatten(2), dim=-1).view_as(gaze_logits)
-    if mode == "sample":
-        noise = torch.stack([sample_gumbel(gaze_logits.shape[1:], torch.Generator().manual_seed(s),
-                                           dtype=torch.float64) for s in seeds])
-        idx = gumbel_argmax(gaze_logits.double().cpu(), noise)
-        return one_hot_maps(idx, grid, dtype=gaze_logits.dtype).to(gaze_logits.device)
-    raise ValueError(f"test gaze must be one of {TEST_GAZE}, got {mode!r}")
-
 
 def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int) -> np.ndarray:
     """(B, T', 2) mean normalised crop position of each slot's in-crop fixations; NaN where none."""
@@ -101,7 +81,7 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                     z = measured_gaze_map(b).to(device, x5.dtype)
                 else:
                     seeds = [int(seed * 1_000_003 + c * 1009 + w) for c, w in zip(b["clip_index"], b["window"])]
-                    z = test_time_gaze(g.float(), test_gaze, seeds=seeds).to(x5.dtype)
+                    z = predicted_gaze_map(g.float(), test_gaze, seeds=seeds).to(x5.dtype)
         rows["logits"].append(model.classify(z if attends else None, x5).float().cpu())
         rows["clip"].append(b["clip_index"])
     local = {k: (torch.cat(v) if v else None) for k, v in rows.items()}
