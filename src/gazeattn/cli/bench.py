@@ -10,6 +10,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "data": ("gazeattn.benchmarks.data_pipeline", "clip decode+augment throughput vs bare PyAV decode"),
     "candidates": ("gazeattn.benchmarks.candidates", "candidate_losses vs copying x5 per candidate (time, memory)"),
     "estimators": ("gazeattn.benchmarks.estimators", "bias, variance and cost of the gradient estimators"),
+    "speed": ("gazeattn.benchmarks.speed", "training step, data pipeline and inference: time and peak memory"),
 }
 
 

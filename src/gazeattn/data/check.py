@@ -47,6 +47,7 @@ class DatasetReport:
     sessions_without_gaze: list[str] = field(default_factory=list)
     gaze_errors: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -78,8 +79,11 @@ def check_dataset(
             setattr(report, attr, None if idx is None else len(idx))
         except DataError as err:
             report.errors.append(str(err))
-    if report.n_actions is None:
-        report.errors.append(f"{layout.annotation_dir / 'action_idx.txt'}: missing (class names unknown)")
+    missing = [f"{kind}_idx.txt" for kind, n in (("action", report.n_actions), ("verb", report.n_verbs),
+                                                ("noun", report.n_nouns)) if n is None]
+    if missing:
+        report.warnings.append(f"{layout.annotation_dir}: no {', '.join(missing)}: label ranges are not checked and "
+                               "class names are unknown (classes are numbered from the split files)")
 
     subsets: dict[str, list[SplitEntry]] = {}
     for subset in SUBSETS:
@@ -148,7 +152,11 @@ def check_dataset(
 
 def format_report(report: DatasetReport, *, window: int = 24) -> str:
     lines = [f"EGTEA-layout dataset at {report.root} (split {report.split})"]
-    lines.append(f"  label indices: {report.n_actions} actions, {report.n_verbs} verbs, {report.n_nouns} nouns")
+    def count(n: int | None, what: str) -> str:
+        return f"{n} {what}" if n is not None else f"no {what} index"
+
+    lines.append(f"  label indices: {count(report.n_actions, 'actions')}, {count(report.n_verbs, 'verbs')}, "
+                 f"{count(report.n_nouns, 'nouns')}")
     lines.append(f"  sessions in split: {report.sessions}; without a gaze file: {len(report.sessions_without_gaze)}"
                  + (f" ({', '.join(report.sessions_without_gaze[:10])})" if report.sessions_without_gaze else ""))
     for subset, sub in report.subsets.items():
@@ -167,5 +175,7 @@ def format_report(report: DatasetReport, *, window: int = 24) -> str:
             lines.append(f"    unreadable: {bad}")
     for err in report.gaze_errors + report.errors:
         lines.append(f"  error: {err}")
+    for warning in report.warnings:
+        lines.append(f"  warning: {warning}")
     lines.append("  OK" if report.ok else "  problems found (see above)")
     return "\n".join(lines)

@@ -22,8 +22,11 @@ uses −1).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,6 +38,7 @@ from gazeattn.data.begaze import UNTRACKED, parse_begaze
 from gazeattn.data.layout import ClipSource, EgteaLayout
 from gazeattn.data.targets import GazeTargetConfig, gaze_targets
 from gazeattn.data.transforms import CropFlip, center_crop, random_crop_flip, to_unit_range
+from gazeattn.data.validate import FRAME_SLACK, check_media, gaze_coverage
 from gazeattn.data.video import read_folder_frames, read_video_frames
 from gazeattn.errors import DataError
 
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 BAD_CLIP_POLICIES = ("error", "skip")
 # A decoded video may legitimately be a frame or two shorter than its name says (how the release
 # was cut); more than this is treated as a truncated file.
-_FRAME_SLACK = 2
+_FRAME_SLACK = FRAME_SLACK
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,15 @@ def _pad_frames(frames: np.ndarray, count: int) -> np.ndarray:
 
 
 class EgteaClips(Dataset):
-    """Clips of one split subset. ``train`` picks random windows and augmentation; otherwise all windows."""
+    """Clips of one split subset. ``train`` picks random windows and augmentation; otherwise all windows.
+
+    Bad clips (``on_bad_clip``): clips without media are found at construction; with ``validate=True`` every
+    video is also opened and demuxed and every gaze file parsed (:mod:`gazeattn.data.validate`), so broken
+    files are found before training. ``"error"`` raises one DataError listing them all; ``"skip"`` leaves them
+    out. A clip that still fails while being read is skipped (``__getitem__`` returns None) or raises.
+    Skips are kept in ``skipped`` of the process that saw them; DataLoader workers hold copies, so with
+    ``skip_log`` each skip is also appended to that JSON-lines file and :meth:`all_skipped` merges them.
+    """
 
     def __init__(
         self,
@@ -101,6 +113,8 @@ class EgteaClips(Dataset):
         train: bool,
         on_bad_clip: str = "error",
         seed: int = 0,
+        validate: bool = False,
+        skip_log: str | Path | None = None,
     ):
         if on_bad_clip not in BAD_CLIP_POLICIES:
             raise ValueError(f"on_bad_clip must be one of {BAD_CLIP_POLICIES}, got {on_bad_clip!r}")
@@ -110,7 +124,10 @@ class EgteaClips(Dataset):
         self.on_bad_clip = on_bad_clip
         self.seed = seed
         self.epoch = 0
-        self.skipped: list[tuple[str, str]] = []  # (clip, reason)
+        self.skipped: list[tuple[str, str]] = []  # (clip, reason), in this process only (see all_skipped)
+        self.skip_log = Path(skip_log) if skip_log is not None else None
+        self.sessions_without_gaze: list[str] = []
+        self.clips_beyond_gaze: list[tuple[str, int, int]] = []  # (clip, untracked frames past the file, frames)
         self._gaze_cache: dict[str, np.ndarray | None] = {}
 
         sources: list[ClipSource] = []
@@ -124,6 +141,8 @@ class EgteaClips(Dataset):
                 kept.append(entry)
             else:
                 problems.append((entry.clip.name, reason))
+        if validate:
+            sources, kept = self._validate(sources, kept, problems)
         if problems:
             self._report_bad(problems)
         self.entries = kept
@@ -148,6 +167,64 @@ class EgteaClips(Dataset):
             return f"no flow folder at {self.layout.flow_dir(src.clip)} (run `gazeattn prepare`)"
         return None
 
+    def _validate(self, sources: list[ClipSource], kept: list[SplitEntry],
+                  problems: list[tuple[str, str]]) -> tuple[list[ClipSource], list[SplitEntry]]:
+        """Open and demux every video (no decoding) and parse every gaze file before anything is read.
+
+        Broken media and unparsable gaze files join ``problems``; sessions without gaze and clips past the end
+        of their gaze file are only warned about (their frames are untracked, so masked in the gaze loss)."""
+        cfg = self.config
+        reasons = check_media(sources, source=cfg.source)
+        coverage = gaze_coverage(self.layout, sources, compat=cfg.gaze_compat, frame_offset=cfg.gaze_frame_offset)
+        good_sources, good_entries = [], []
+        for src, entry, reason in zip(sources, kept, reasons):
+            reason = reason or coverage.unreadable.get(src.media.session)
+            if reason is None:
+                good_sources.append(src)
+                good_entries.append(entry)
+            else:
+                problems.append((entry.clip.name, reason))
+        self.sessions_without_gaze = coverage.sessions_without_gaze
+        self.clips_beyond_gaze = [b for b in coverage.beyond if b[0] in {e.clip.name for e in good_entries}]
+        if self.sessions_without_gaze:
+            n = sum(s.media.session in self.sessions_without_gaze for s in good_sources)
+            log.warning("%d session(s) have no gaze file in %s: %s; their %d clip(s) are trained with every gaze "
+                        "frame untracked (masked out of the gaze loss)", len(self.sessions_without_gaze),
+                        self.layout.gaze_dir, ", ".join(self.sessions_without_gaze), n)
+        if self.clips_beyond_gaze:
+            listing = ", ".join(f"{clip} ({k} of {n} frames)" for clip, k, n in self.clips_beyond_gaze[:20])
+            more = f", ... and {len(self.clips_beyond_gaze) - 20} more" if len(self.clips_beyond_gaze) > 20 else ""
+            log.warning("%d clip(s) reach past the end of their session's gaze file; those frames are untracked "
+                        "(masked out of the gaze loss): %s%s", len(self.clips_beyond_gaze), listing, more)
+        return good_sources, good_entries
+
+    def _record_skip(self, clip: str, reason: str) -> None:
+        """Remember a skipped clip here and, with ``skip_log``, in a file every DataLoader worker appends to."""
+        self.skipped.append((clip, reason))
+        if self.skip_log is None:
+            return
+        line = json.dumps({"clip": clip, "reason": reason[:1000], "pid": os.getpid()}) + "\n"
+        try:  # one short O_APPEND write per record: lines from several processes never interleave
+            with open(self.skip_log, "a", encoding="utf-8") as f:
+                f.write(line)
+        except OSError as err:
+            log.warning("cannot record skipped clip %s in %s: %s", clip, self.skip_log, err)
+
+    def all_skipped(self) -> list[tuple[str, str]]:
+        """Every clip skipped so far, in any process: this process's list plus ``skip_log``; first reason per clip."""
+        records = list(self.skipped)
+        if self.skip_log is not None and self.skip_log.is_file():
+            for text in self.skip_log.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    rec = json.loads(text)
+                    records.append((str(rec["clip"]), str(rec["reason"])))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a kill mid-write
+        seen: dict[str, str] = {}
+        for clip, why in records:
+            seen.setdefault(clip, why)
+        return list(seen.items())
+
     def _report_bad(self, problems: list[tuple[str, str]]) -> None:
         if self.on_bad_clip == "error":
             listing = "\n".join(f"  {clip}: {why}" for clip, why in problems[:20])
@@ -156,7 +233,7 @@ class EgteaClips(Dataset):
                             f"(use --on-bad-clip skip to leave them out):\n{listing}{more}")
         for clip, why in problems:
             log.warning("skipping clip %s: %s", clip, why)
-        self.skipped.extend(problems)
+            self._record_skip(clip, why)
 
     # --- sampling --------------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -220,7 +297,7 @@ class EgteaClips(Dataset):
         except DataError as err:
             if self.on_bad_clip == "skip":
                 log.warning("skipping clip %s: %s", src.clip.name, err)
-                self.skipped.append((src.clip.name, str(err)))
+                self._record_skip(src.clip.name, str(err))
                 return None
             raise
 

@@ -103,6 +103,7 @@ class RunConfig:
     device: str = "auto"  # auto, cpu, cuda
     amp: bool = False  # bf16 autocast on CUDA
     threads: int = 0  # torch intra-op threads (0: torch's default)
+    tensorboard: bool = False  # also write RUN_DIR/tensorboard (needs the tensorboard package)
 
 
 @dataclass(frozen=True)

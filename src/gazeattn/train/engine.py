@@ -159,7 +159,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         say("resolved config:\n" + config.to_json())
 
         dataset = EgteaClips(layout, train_entries, clip_cfg, train=True, on_bad_clip=data.on_bad_clip,
-                             seed=config.run.seed)
+                             seed=config.run.seed, validate=True, skip_log=run_dir / "skipped.jsonl")
         total = config.run.steps
         sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=start_step,
                                    total_steps=total, rank=dist.rank, world=dist.world)
@@ -169,11 +169,17 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         meta = {"config": config.to_dict(), "class_names": names, "clip": json.loads(json.dumps(dataclasses.asdict(clip_cfg))),
                 "variant": config.run.model, "num_classes": num_classes}
         log_path = run_dir / "log.jsonl"
+        board = _tensorboard(run_dir, say) if (config.run.tensorboard and dist.is_main) else None
 
         def log_record(record: dict[str, Any]) -> None:
             if dist.is_main:
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
+                if board is not None:
+                    for key, value in record.items():
+                        if isinstance(value, (int, float)) and key not in ("step", "world"):
+                            board.add_scalar(f"{record['kind']}/{key}", value, record["step"])
+                    board.flush()
 
         def checkpoint(step_done: int) -> Path | None:
             if not dist.is_main:
@@ -257,10 +263,18 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 model.train()
         if bar is not None:
             bar.close()
-        if dataset.skipped or skipped_steps:
-            say(f"skipped {len(dataset.skipped)} unreadable clip(s) at start; see the log for clips skipped while "
-                f"reading; {skipped_steps} step(s) had no readable clip")
-            for name, why in dataset.skipped:
+        skipped = dataset.all_skipped()  # found up front, plus those that failed while read in any worker
+        if dist.is_main:
+            write_atomic_text(run_dir / "skipped.json", json.dumps({
+                "clips": [{"clip": name, "reason": why} for name, why in skipped],
+                "steps_without_clips": skipped_steps,
+                "sessions_without_gaze": dataset.sessions_without_gaze,
+                "clips_beyond_gaze": [{"clip": c, "untracked_frames": k, "frames": n}
+                                      for c, k, n in dataset.clips_beyond_gaze]}, indent=2) + "\n")
+        if skipped or skipped_steps:
+            say(f"skipped {len(skipped)} unreadable clip(s); {skipped_steps} step(s) had no readable clip "
+                f"(list in {run_dir / 'skipped.json'})")
+            for name, why in skipped:
                 say(f"  skipped {name}: {why}")
         result = None
         if evaluate_at_end and (stop_after is None or step >= total):
@@ -273,6 +287,16 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         return TrainResult(run_dir, step, last_ckpt, result, time.perf_counter() - t_start)
     finally:
         distributed.teardown(dist)
+
+
+def _tensorboard(run_dir: Path, say: Callable[[str], None]):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        say("run.tensorboard is set but the tensorboard package is not installed (pip install tensorboard): "
+            "logging to log.jsonl only")
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def _eval_summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""`gazeattn bench speed`: the quick run reports every number it promises, and its copy-per-candidate baseline
+scores candidates exactly like ``model.candidate_losses`` (so the overhead comparison is fair). No timings asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+
+from gazeattn.benchmarks.candidates import coordinate_candidates
+from gazeattn.benchmarks.speed import (
+    COPY_BASELINE,
+    CopyPerCandidate,
+    TrainStep,
+    format_markdown,
+    main,
+    random_batch,
+    shape_config,
+)
+from gazeattn.models import GazeAttentionModel, ModelConfig
+from gazeattn.train.engine import step_generator
+from gazeattn.train.objective import GazeObjective
+from gazeattn.train.variants import build_estimator, model_config
+
+
+def test_quick_json_has_the_required_keys_and_sane_values(capsys):
+    assert main(["--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("train_step", "direct_overhead_ratio", "data", "inference", "copy_per_candidate_overhead_ratio",
+                "data_wait_fraction", "device", "threads", "memory_method"):
+        assert key in result, key
+    models = {row["model"] for row in result["train_step"]}
+    assert models == {"gaze-direct", "i3d", COPY_BASELINE}
+    for row in result["train_step"]:
+        assert {"model", "shape", "seconds", "peak_mb"} <= set(row)
+        assert row["shape"] == "cpu" and row["seconds"] > 0 and row["peak_mb"] > 0
+    assert result["direct_overhead_ratio"] > 0 and result["copy_per_candidate_overhead_ratio"] > 0
+    data = result["data"]
+    assert data["clips_per_s"] > 0 and data["bare_decode_clips_per_s"] > 0
+    assert 0.0 <= result["data_wait_fraction"] <= 1.0 and data["wait_fraction"] == result["data_wait_fraction"]
+    assert {row["batch"] for row in result["inference"]} == {1, 2}
+    for row in result["inference"]:
+        assert row["status"] == "ok" and row["latency_ms"] > 0 and row["clips_per_s"] > 0
+        assert math.isfinite(row["max_abs_diff"])
+    assert result["threads"] == torch.get_num_threads() >= 1
+    assert "| gaze-direct | cpu |" in format_markdown(result)
+
+
+def test_copy_per_candidate_losses_equal_candidate_losses():
+    """On the real 3×7×7 grid with 1024-channel x5 and all 147 coordinate-wise candidates of each clip."""
+    cfg = ModelConfig(backbone="tiny", num_classes=106, tiny_widths=(4, 4, 4, 8, 1024), head_channels=(4, 4))
+    model = GazeAttentionModel(cfg).eval()
+    b = 3
+    x5 = torch.randn(b, 1024, 3, 7, 7)
+    labels = torch.randint(0, 106, (b,))
+    z = coordinate_candidates(torch.randint(0, 49, (b, 3)), (3, 7, 7))  # (B, 147, 3, 7, 7)
+    with torch.no_grad():
+        fast = model.candidate_losses(z, x5, labels)
+        copied = CopyPerCandidate(model).candidate_losses(z, x5, labels)
+    assert copied.shape == fast.shape == (b, 147)
+    torch.testing.assert_close(copied, fast, rtol=1e-5, atol=1e-5)
+
+
+def test_copy_per_candidate_step_computes_the_same_gradients():
+    """Through GazeObjective: the same loss terms, estimator statistics and gaze-head gradients either way."""
+    config = shape_config("cpu", "gaze-direct", batch=2)
+    model = GazeAttentionModel(model_config(config, num_classes=106)).train()
+    batch = random_batch(config, num_classes=106, device=torch.device("cpu"), seed=1)
+    objective = GazeObjective("gaze-direct", build_estimator(config), config.loss)
+    results = []
+    for scored in (model, CopyPerCandidate(model)):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(0)  # the same dropout masks
+        terms = objective(scored, batch, 3, step_generator(0, 3, 0))
+        terms["loss"].backward()
+        grads = [p.grad.clone() for p in model.gaze_head.parameters()]
+        results.append((terms, grads))
+    (a, grads_a), (b, grads_b) = results
+    torch.testing.assert_close(a["loss"], b["loss"])
+    assert a["stats"] == b["stats"]
+    for ga, gb in zip(grads_a, grads_b):
+        torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
+
+
+def test_train_step_uses_the_presets_and_updates_weights():
+    step = TrainStep("cpu", "gaze-direct", batch=2, device=torch.device("cpu"))
+    assert step.config.run.model == "gaze-direct" and step.config.model.backbone == "tiny"
+    assert step.batch["rgb"].shape == (2, 3, 24, 80, 80) and step.batch["gaze_target"].shape == (2, 3, 5, 5)
+    before = [p.detach().clone() for p in step.model.parameters()]
+    assert math.isfinite(step()) and step.peak_bytes() > 0 and step.steps == 2
+    assert any(not torch.equal(p0, p) for p0, p in zip(before, step.model.parameters()))
+    reference = shape_config("reference", "i3d")
+    assert (reference.run.batch, reference.model.backbone, reference.model.streams) == (8, "i3d", "two_stream")
+    assert reference.model.pretrained == "" and reference.clip.crop == 224
