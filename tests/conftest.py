@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 import random
 from pathlib import Path
 
@@ -38,3 +39,9 @@ def egtea_fixtures() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"real EGTEA fixtures not found at {FIXTURES} (CI always has them)")
     return FIXTURES
+
+
+@pytest.fixture
+def gen(request) -> torch.Generator:
+    """A torch.Generator seeded from the test's own name (common random numbers within a test)."""
+    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import zlib
 
 import pytest
 import torch
@@ -31,10 +30,6 @@ from gazeattn.estimators.closed_form import multilinear_loss_fn
 
 D = torch.float64
 
-
-@pytest.fixture
-def gen(request) -> torch.Generator:
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
 
 
 def test_public_contract_is_exported():

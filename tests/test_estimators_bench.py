@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 import pytest
 import torch
@@ -14,10 +13,6 @@ from gazeattn.estimators import exact_moments, joint_indices, local_expectation_
 D = torch.float64
 KEYS = {"problem", "estimator", "setting", "rel_bias", "cosine", "var_ratio", "loss_evals", "seconds"}
 
-
-@pytest.fixture
-def gen(request) -> torch.Generator:
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
 
 
 def test_gaze_head_index_scoring_equals_dense_scoring(gen):

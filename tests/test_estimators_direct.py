@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +17,10 @@ from gazeattn.estimators import (
     score_coordinate_candidates,
 )
 from gazeattn.estimators.closed_form import (
+    TOY_A_LOSS,
+    TOY_A_THETA,
+    TOY_B_LOSS,
+    TOY_B_THETA,
     categorical_gradient,
     direct_expectation_categorical,
     direct_expectation_coordinate,
@@ -26,17 +29,7 @@ from gazeattn.estimators.closed_form import (
 )
 
 D = torch.float64
-# Toy A: one categorical, K = 5, f to maximise, L = -f.
-THETA_A = torch.tensor([0.5, -0.3, 1.2, 0.0, -1.0], dtype=D)
-LOSS_A = -torch.tensor([1.0, -2.0, 0.5, 3.0, -0.5], dtype=D)
-# Toy B: two slots, K = 3, L = -F[k1, k2].
-THETA_B = torch.tensor([[0.2, -0.4, 0.9], [-0.3, 0.6, 0.1]], dtype=D)
-LOSS_B = -torch.tensor([[1.0, -0.5, 2.0], [0.0, 1.5, -1.0], [-2.0, 0.5, 0.3]], dtype=D)
 
-
-@pytest.fixture
-def gen(request) -> torch.Generator:
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
 
 
 def _batch(theta: torch.Tensor, n: int) -> torch.Tensor:
@@ -54,16 +47,16 @@ def _assert_mc_mean(draws: torch.Tensor, expected: torch.Tensor, n_se: float = 6
 
 
 def test_toy_a_closed_form_matches_golden_relative_bias():
-    g = categorical_gradient(THETA_A, LOSS_A)
+    g = categorical_gradient(TOY_A_THETA, TOY_A_LOSS)
     # golden: ∇E[f] = [0.0801, -0.2780, -0.0732, 0.3312, -0.0601]; we return ∇E[L] = −∇E[f].
     assert torch.allclose(-g, torch.tensor([0.0801, -0.2780, -0.0732, 0.3312, -0.0601], dtype=D), atol=1e-4)
     assert abs(g.norm().item() - 0.44985) < 1e-4
     golden = {10: 0.8499, 2: 0.7485, 1: 0.8349, 0.5: 0.5600, 0.25: 0.3039, 0.1: 0.1254, 0.01: 0.0127, 0.001: 0.0013}
     for eps, rel in golden.items():
-        e = direct_expectation_categorical(THETA_A, LOSS_A, eps)
+        e = direct_expectation_categorical(TOY_A_THETA, TOY_A_LOSS, eps)
         assert abs(((e - g).norm() / g.norm()).item() - rel) < 1e-4, eps
     for eps, rel in {0.5: 0.068, 0.25: 0.019, 0.1: 0.0032}.items():
-        e = direct_expectation_categorical(THETA_A, LOSS_A, eps, "central")
+        e = direct_expectation_categorical(TOY_A_THETA, TOY_A_LOSS, eps, "central")
         assert abs(((e - g).norm() / g.norm()).item() - rel) < 1e-3, eps
 
 
@@ -71,39 +64,39 @@ def test_toy_a_closed_form_matches_golden_relative_bias():
 @pytest.mark.parametrize("eps", [1.0, 0.25, 0.1])
 def test_toy_a_monte_carlo_mean_matches_closed_form(gen, mode, eps):
     n = 200_000
-    est = direct_gradient(_batch(THETA_A[None], n), None, multilinear_loss_fn(LOSS_A), eps, mode=mode, generator=gen)
+    est = direct_gradient(_batch(TOY_A_THETA[None], n), None, multilinear_loss_fn(TOY_A_LOSS), eps, mode=mode, generator=gen)
     assert est.shape == (n, 1, 1, 5) and est.dtype == D
-    _assert_mc_mean(est, direct_expectation_categorical(THETA_A, LOSS_A, eps, mode))
+    _assert_mc_mean(est, direct_expectation_categorical(TOY_A_THETA, TOY_A_LOSS, eps, mode))
 
 
 def test_toy_a_bias_shrinks_and_variance_grows_with_eps(gen):
     n = 200_000
-    g = categorical_gradient(THETA_A, LOSS_A)
+    g = categorical_gradient(TOY_A_THETA, TOY_A_LOSS)
     biases, variances = [], []
     for eps, golden_var in [(1.0, 3.6), (0.1, 59.5), (0.01, 645.0)]:
-        est = direct_gradient(_batch(THETA_A[None], n), None, multilinear_loss_fn(LOSS_A), eps, generator=gen)
+        est = direct_gradient(_batch(TOY_A_THETA[None], n), None, multilinear_loss_fn(TOY_A_LOSS), eps, generator=gen)
         est = est.reshape(n, 5)
         var = ((est - est.mean(0)) ** 2).sum(1).mean() / g.norm() ** 2
         # relative MC error of a variance estimate of a heavy-tailed (mostly zero) estimator: ~ sqrt(2/(p n));
         # flips happen with probability ≳ ε·0.1 here, so allow 15 %.
         assert abs(var.item() / golden_var - 1) < 0.15, (eps, var.item())
-        biases.append(((direct_expectation_categorical(THETA_A, LOSS_A, eps) - g).norm() / g.norm()).item())
+        biases.append(((direct_expectation_categorical(TOY_A_THETA, TOY_A_LOSS, eps) - g).norm() / g.norm()).item())
         variances.append(var.item())
     assert biases[0] > biases[1] > biases[2] and variances[0] < variances[1] < variances[2]
 
 
 def test_toy_b_coordinate_closed_form_golden_and_monte_carlo(gen):
-    _, g = table_moments(THETA_B, LOSS_B)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
     assert abs(g.norm().item() - 0.31440) < 1e-4
     golden = {1: 0.4245, 0.5: 0.3035, 0.25: 0.1795, 0.1: 0.0779, 0.01: 0.0081}
     for eps, rel in golden.items():
-        e = direct_expectation_coordinate(THETA_B, LOSS_B, eps)
+        e = direct_expectation_coordinate(TOY_B_THETA, TOY_B_LOSS, eps)
         assert abs(((e - g).norm() / g.norm()).item() - rel) < 1e-4, eps
     n = 200_000
     for eps in (1.0, 0.25):
         for mode in ("one_sided", "central"):
-            est = direct_gradient(_batch(THETA_B, n), None, multilinear_loss_fn(LOSS_B), eps, mode=mode, generator=gen)
-            _assert_mc_mean(est, direct_expectation_coordinate(THETA_B, LOSS_B, eps, mode))
+            est = direct_gradient(_batch(TOY_B_THETA, n), None, multilinear_loss_fn(TOY_B_LOSS), eps, mode=mode, generator=gen)
+            _assert_mc_mean(est, direct_expectation_coordinate(TOY_B_THETA, TOY_B_LOSS, eps, mode))
 
 
 def test_three_slot_coordinate_closed_form(gen):
@@ -204,13 +197,13 @@ def test_candidates_are_scored_without_autograd(gen):
 
 def test_diagnostics_flip_rate_and_loss_evals(gen):
     n = 20_000
-    theta = _batch(THETA_B, n)
-    res = direct_estimate(theta, None, multilinear_loss_fn(LOSS_B), 0.5, generator=gen)
+    theta = _batch(TOY_B_THETA, n)
+    res = direct_estimate(theta, None, multilinear_loss_fn(TOY_B_LOSS), 0.5, generator=gen)
     assert res.loss_evals == n * 2 * 3
     assert res.flip_rate.shape == (2,)
     assert torch.allclose(res.flip_rate, (res.z_minus != res.z_star).to(D).mean(0))
     assert 0.02 < float(res.flip_rate.mean()) < 0.5
-    huge = direct_estimate(theta[:100], None, multilinear_loss_fn(LOSS_B), 1e-9, generator=gen)
+    huge = direct_estimate(theta[:100], None, multilinear_loss_fn(TOY_B_LOSS), 1e-9, generator=gen)
     assert float(huge.flip_rate.max()) == 0.0
 
 
@@ -331,9 +324,9 @@ def test_joint_argmax_direct_golden_and_equals_coordinate_wise_for_one_slot(gen)
     from gazeattn.estimators import direct_joint_gradient
 
     n = 100_000
-    _, g = table_moments(THETA_B, LOSS_B)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
     for eps, golden in [(1.0, 0.646), (0.5, 0.453)]:
-        est = direct_joint_gradient(_batch(THETA_B, n), None, multilinear_loss_fn(LOSS_B), eps, generator=gen)
+        est = direct_joint_gradient(_batch(TOY_B_THETA, n), None, multilinear_loss_fn(TOY_B_LOSS), eps, generator=gen)
         est = est.reshape(n, -1)
         rel = ((est.mean(0) - g.reshape(-1)).norm() / g.norm()).item()
         se = (est.var(0).sum() / n).sqrt().item() / g.norm().item()

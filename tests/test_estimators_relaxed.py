@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 
 import pytest
 import torch
@@ -19,18 +18,18 @@ from gazeattn.estimators import (
     sample_gumbel,
     straight_through_gradient,
 )
-from gazeattn.estimators.closed_form import categorical_gradient, multilinear_loss_fn, table_moments
+from gazeattn.estimators.closed_form import (
+    TOY_A_LOSS,
+    TOY_A_THETA,
+    TOY_B_LOSS,
+    TOY_B_THETA,
+    categorical_gradient,
+    multilinear_loss_fn,
+    table_moments,
+)
 
 D = torch.float64
-THETA_A = torch.tensor([0.5, -0.3, 1.2, 0.0, -1.0], dtype=D)
-LOSS_A = -torch.tensor([1.0, -2.0, 0.5, 3.0, -0.5], dtype=D)
-THETA_B = torch.tensor([[0.2, -0.4, 0.9], [-0.3, 0.6, 0.1]], dtype=D)
-LOSS_B = -torch.tensor([[1.0, -0.5, 2.0], [0.0, 1.5, -1.0], [-2.0, 0.5, 0.3]], dtype=D)
 
-
-@pytest.fixture
-def gen(request) -> torch.Generator:
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
 
 
 def _batch(theta, n):
@@ -64,25 +63,25 @@ def test_relaxed_sample_soft_and_hard(gen):
 
 def test_gumbel_softmax_toy_a_golden_bias(gen):
     n = 200_000
-    g = categorical_gradient(THETA_A, LOSS_A)
+    g = categorical_gradient(TOY_A_THETA, TOY_A_LOSS)
     for tau, golden in [(2.0, 0.388), (1.0, 0.154), (0.5, 0.044)]:
-        est = gumbel_softmax_gradient(_batch(THETA_A[None], n), None, multilinear_loss_fn(LOSS_A), tau, generator=gen)
+        est = gumbel_softmax_gradient(_batch(TOY_A_THETA[None], n), None, multilinear_loss_fn(TOY_A_LOSS), tau, generator=gen)
         rel, se, _ = _bias_and_se(est, g)
         assert abs(rel - golden) < 6 * se + 1e-3, (tau, rel, se)
 
 
 def test_gumbel_softmax_tau1_is_measurably_biased_on_toy_b(gen):
     n = 100_000
-    _, g = table_moments(THETA_B, LOSS_B)
-    est = gumbel_softmax_gradient(_batch(THETA_B, n), None, multilinear_loss_fn(LOSS_B), 1.0, generator=gen)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
+    est = gumbel_softmax_gradient(_batch(TOY_B_THETA, n), None, multilinear_loss_fn(TOY_B_LOSS), 1.0, generator=gen)
     rel, se, z = _bias_and_se(est, g)
     assert rel > 6 * se and z > 6, (rel, se, z)
 
 
 def test_straight_through_biased_on_toy_b_at_tau1(gen):
     n = 100_000
-    _, g = table_moments(THETA_B, LOSS_B)
-    est = straight_through_gradient(_batch(THETA_B, n), None, multilinear_loss_fn(LOSS_B), 1.0, generator=gen)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
+    est = straight_through_gradient(_batch(TOY_B_THETA, n), None, multilinear_loss_fn(TOY_B_LOSS), 1.0, generator=gen)
     rel, se, z = _bias_and_se(est, g)
     assert rel > 6 * se and z > 6 and rel > 0.15, (rel, se)
 
@@ -91,20 +90,20 @@ def test_straight_through_stays_biased_as_tau_shrinks_for_a_nonlinear_loss(gen):
     # L(z) = exp(cᵀz): nonlinear in z within one slot. (For a loss multilinear in the slots -- Toy B's table
     # extension -- the ST bias does vanish as τ → 0: E[soft Jacobian] → ∂q/∂θ; see the report.)
     n = 100_000
-    g = categorical_gradient(THETA_A, LOSS_A.exp())
+    g = categorical_gradient(TOY_A_THETA, TOY_A_LOSS.exp())
 
     def loss_fn(z):
-        return torch.exp(z.flatten(-3).to(D) @ LOSS_A)
+        return torch.exp(z.flatten(-3).to(D) @ TOY_A_LOSS)
 
     for tau in (0.1, 0.03):
-        est = straight_through_gradient(_batch(THETA_A[None], n), None, loss_fn, tau, generator=gen)
+        est = straight_through_gradient(_batch(TOY_A_THETA[None], n), None, loss_fn, tau, generator=gen)
         rel, se, _ = _bias_and_se(est, g)
         assert rel > 0.4 and rel > 6 * se, (tau, rel, se)
 
 
 def test_relaxed_gradient_does_not_touch_caller_graph(gen):
     logits = torch.randn(2, 2, 1, 3, generator=gen, dtype=D, requires_grad=True)
-    out = gumbel_softmax_gradient(logits, None, multilinear_loss_fn(LOSS_B), 0.5, generator=gen)
+    out = gumbel_softmax_gradient(logits, None, multilinear_loss_fn(TOY_B_LOSS), 0.5, generator=gen)
     assert out.shape == logits.shape and not out.requires_grad and logits.grad is None
     with pytest.raises(ValueError, match=r"\(B, 1\)"):
         gumbel_softmax_gradient(logits, None, lambda z: z.sum(), 0.5, generator=gen)

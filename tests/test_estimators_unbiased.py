@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 
 import pytest
 import torch
@@ -16,16 +15,15 @@ from gazeattn.estimators import (
     reinforce_gradient,
     sample_gumbel,
 )
-from gazeattn.estimators.closed_form import multilinear_loss_fn, table_moments
+from gazeattn.estimators.closed_form import (
+    TOY_B_LOSS,
+    TOY_B_THETA,
+    multilinear_loss_fn,
+    table_moments,
+)
 
 D = torch.float64
-THETA_B = torch.tensor([[0.2, -0.4, 0.9], [-0.3, 0.6, 0.1]], dtype=D)
-LOSS_B = -torch.tensor([[1.0, -0.5, 2.0], [0.0, 1.5, -1.0], [-2.0, 0.5, 0.3]], dtype=D)
 
-
-@pytest.fixture
-def gen(request) -> torch.Generator:
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
 
 
 def _batch(theta: torch.Tensor, n: int) -> torch.Tensor:
@@ -54,7 +52,7 @@ def test_exact_enumeration_matches_table_closed_form_and_autograd(gen):
     e_auto, _ = table_moments(th, table)
     (g_auto,) = torch.autograd.grad(e_auto, th)
     assert torch.allclose(g.reshape(3, 4), g_auto)
-    e_b, g_b = table_moments(THETA_B, LOSS_B)
+    e_b, g_b = table_moments(TOY_B_THETA, TOY_B_LOSS)
     assert abs(e_b.item() + 0.18765) < 1e-5  # golden E_q f = 0.18765, L = -f
     assert torch.allclose(-g_b, torch.tensor([[0.10344, 0.03946, -0.14291], [-0.20953, 0.09225, 0.11728]], dtype=D), atol=1e-5)
 
@@ -72,8 +70,8 @@ def test_exact_map_indices_path_and_refusal(gen):
 
 def test_local_expectation_unbiased_and_golden_variance(gen):
     n = 200_000
-    _, g = table_moments(THETA_B, LOSS_B)
-    est = local_expectation_gradient(_batch(THETA_B, n), None, multilinear_loss_fn(LOSS_B), generator=gen)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
+    est = local_expectation_gradient(_batch(TOY_B_THETA, n), None, multilinear_loss_fn(TOY_B_LOSS), generator=gen)
     _assert_mc_mean(est, g)
     assert abs(_var_ratio(est, g) / 5.1 - 1) < 0.05  # golden ≈ 5.1
 
@@ -89,8 +87,8 @@ def test_local_expectation_unbiased_three_slots(gen):
 @pytest.mark.parametrize("baseline,s,golden", [("none", 1, 16.1), ("loo", 8, 17.6), ("loo", 2, None)])
 def test_reinforce_unbiased(gen, baseline, s, golden):
     n = 100_000 if s == 8 else 200_000
-    _, g = table_moments(THETA_B, LOSS_B)
-    est = reinforce_gradient(_batch(THETA_B, n), multilinear_loss_fn(LOSS_B), s, generator=gen, baseline=baseline)
+    _, g = table_moments(TOY_B_THETA, TOY_B_LOSS)
+    est = reinforce_gradient(_batch(TOY_B_THETA, n), multilinear_loss_fn(TOY_B_LOSS), s, generator=gen, baseline=baseline)
     _assert_mc_mean(est, g)
     if golden is not None:
         # the golden numbers are per loss evaluation: S · trace(Cov of the S-sample estimate) / ‖g‖²
@@ -100,7 +98,7 @@ def test_reinforce_unbiased(gen, baseline, s, golden):
 def test_reinforce_loo_is_shift_invariant_plain_is_not(gen):
     theta = torch.randn(32, 2, 1, 3, generator=gen, dtype=D)
     gumbel = sample_gumbel((4, *theta.shape), gen)
-    lf, lf_shift = multilinear_loss_fn(LOSS_B), multilinear_loss_fn(LOSS_B + 100.0)
+    lf, lf_shift = multilinear_loss_fn(TOY_B_LOSS), multilinear_loss_fn(TOY_B_LOSS + 100.0)
     a = reinforce_gradient(theta, lf, 4, gumbel=gumbel)
     assert torch.allclose(a, reinforce_gradient(theta, lf_shift, 4, gumbel=gumbel), atol=1e-10)
     p = reinforce_gradient(theta, lf, 4, gumbel=gumbel, baseline="none")
@@ -110,13 +108,13 @@ def test_reinforce_loo_is_shift_invariant_plain_is_not(gen):
 
 def test_reinforce_details(gen):
     theta = torch.randn(3, 2, 1, 3, generator=gen, dtype=D)
-    res = reinforce_estimate(theta, multilinear_loss_fn(LOSS_B), 5, generator=gen, chunk_size=2)
+    res = reinforce_estimate(theta, multilinear_loss_fn(TOY_B_LOSS), 5, generator=gen, chunk_size=2)
     assert res.loss_evals == 15 and res.samples.shape == (3, 5, 2) and res.losses.shape == (3, 5)
-    assert torch.allclose(res.losses, LOSS_B[res.samples[..., 0], res.samples[..., 1]])
+    assert torch.allclose(res.losses, TOY_B_LOSS[res.samples[..., 0], res.samples[..., 1]])
     with pytest.raises(ValueError, match="n_samples"):
-        reinforce_gradient(theta, multilinear_loss_fn(LOSS_B), 1, generator=gen)
+        reinforce_gradient(theta, multilinear_loss_fn(TOY_B_LOSS), 1, generator=gen)
     with pytest.raises(ValueError, match="baseline"):
-        reinforce_gradient(theta, multilinear_loss_fn(LOSS_B), 2, generator=gen, baseline="mean")
+        reinforce_gradient(theta, multilinear_loss_fn(TOY_B_LOSS), 2, generator=gen, baseline="mean")
 
 
 def test_local_expectation_batched_equals_per_clip_and_chunked(gen):

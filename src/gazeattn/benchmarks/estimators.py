@@ -41,7 +41,7 @@ from gazeattn.estimators import (
     reinforce_gradient,
     straight_through_gradient,
 )
-from gazeattn.estimators.closed_form import multilinear_loss_fn, table_moments
+from gazeattn.estimators.closed_form import TOY_A_LOSS, TOY_A_THETA, TOY_B_LOSS, TOY_B_THETA, multilinear_loss_fn, table_moments
 
 D = torch.float64
 
@@ -65,8 +65,7 @@ class Problem:
 
 
 def toy_a() -> Problem:
-    theta = torch.tensor([0.5, -0.3, 1.2, 0.0, -1.0], dtype=D)
-    loss = -torch.tensor([1.0, -2.0, 0.5, 3.0, -0.5], dtype=D)  # L = -f
+    theta, loss = TOY_A_THETA, TOY_A_LOSS
     t0 = time.perf_counter()
     _, g = table_moments(theta[None], loss)
     secs = time.perf_counter() - t0
@@ -75,8 +74,7 @@ def toy_a() -> Problem:
 
 
 def toy_b() -> Problem:
-    theta = torch.tensor([[0.2, -0.4, 0.9], [-0.3, 0.6, 0.1]], dtype=D)
-    table = -torch.tensor([[1.0, -0.5, 2.0], [0.0, 1.5, -1.0], [-2.0, 0.5, 0.3]], dtype=D)
+    theta, table = TOY_B_THETA, TOY_B_LOSS
     t0 = time.perf_counter()
     _, g = table_moments(theta, table)
     secs = time.perf_counter() - t0
@@ -189,7 +187,6 @@ def _settings(cells: int, n_maps: int, slots: int) -> list[tuple[str, str, int |
 def _evaluate(problem: Problem, fn: Callable, draws: int, timing_reps: int, gen: torch.Generator) -> dict:
     g = problem.exact_grad.reshape(-1)
     total = torch.zeros_like(g)
-    total_sq = torch.zeros((), dtype=D)
     done = 0
     sum_outer_diag = torch.zeros_like(g)
     while done < draws:

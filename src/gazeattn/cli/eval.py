@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 
-from gazeattn.train.evaluate import TEST_GAZE
+from gazeattn.inference import TEST_GAZE
 
 
 def build_parser() -> argparse.ArgumentParser:

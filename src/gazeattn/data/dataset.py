@@ -50,6 +50,22 @@ BAD_CLIP_POLICIES = ("error", "skip")
 _FRAME_SLACK = FRAME_SLACK
 
 
+class ClipReadError(DataError):
+    """A clip failed while being read (``on_bad_clip="error"``).
+
+    DataLoader workers send exceptions to the main process as text and re-create them there as
+    ``type(text)``; a plain DataError cannot be built from one argument, so torch would turn it into a
+    RuntimeError (a traceback instead of ``gazeattn train: error: file: reason``). This one can."""
+
+    def __init__(self, path: str | Path | None, message: str | None = None, line: int | None = None):
+        if message is None:  # re-created from a worker's formatted traceback: keep its last line
+            text = str(path)
+            reason = text.rsplit(f"{type(self).__name__}: ", 1)[-1].strip()
+            super().__init__(None, f"{reason} (in a DataLoader worker)" if reason != text.strip() else text)
+        else:
+            super().__init__(path, message, line)
+
+
 @dataclass(frozen=True)
 class ClipConfig:
     """How clips become model inputs. Defaults are the reference's shape: 24 frames, 224² crops of 256p frames."""
@@ -299,7 +315,7 @@ class EgteaClips(Dataset):
                 log.warning("skipping clip %s: %s", src.clip.name, err)
                 self._record_skip(src.clip.name, str(err))
                 return None
-            raise
+            raise ClipReadError(err.path, err.reason, err.line) from err
 
     def _load(self, index: int, entry_index: int, start: int, epoch: int) -> dict[str, Any]:
         cfg = self.config

@@ -44,10 +44,11 @@ def check_video(path: str | Path, n_frames: int, *, slack: int = FRAME_SLACK) ->
             for packet in container.demux(stream):
                 if packet.size == 0:  # the demuxer's final flush packet
                     continue
+                ends = packet.pos + packet.size if packet.pos is not None and packet.pos >= 0 else None
+                if ends is not None and ends >= size and (packet.is_corrupt or ends > size):
+                    break  # the last packet is cut short by the end of the file: truncated
                 if packet.is_corrupt:
-                    return str(DataError(path, f"corrupt packet {packets} (damaged mp4)"))
-                if packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size > size:
-                    break  # the packet runs past the end of the file: truncated
+                    return str(DataError(path, f"video packet {packets} is flagged corrupt (damaged mp4)"))
                 packets += 1
     except DataError as err:
         return str(err)

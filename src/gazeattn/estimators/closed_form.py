@@ -18,6 +18,14 @@ __all__ = [
 ]
 
 
+# The toy problems of reference/ESTIMATORS.md (L = −f, the loss to minimise), float64.
+# Toy A: one categorical, K = 5.  Toy B: two slots, K = 3, L(k1, k2) = −F[k1][k2].
+TOY_A_THETA = torch.tensor([0.5, -0.3, 1.2, 0.0, -1.0], dtype=torch.float64)
+TOY_A_LOSS = -torch.tensor([1.0, -2.0, 0.5, 3.0, -0.5], dtype=torch.float64)
+TOY_B_THETA = torch.tensor([[0.2, -0.4, 0.9], [-0.3, 0.6, 0.1]], dtype=torch.float64)
+TOY_B_LOSS = -torch.tensor([[1.0, -0.5, 2.0], [0.0, 1.5, -1.0], [-2.0, 0.5, 0.3]], dtype=torch.float64)
+
+
 def categorical_gradient(theta: Tensor, loss: Tensor) -> Tensor:
     """∇_θ E_{softmax(θ)}[L] = q ⊙ (L − q·L) for one categorical (K,)."""
     q = torch.softmax(theta, -1)

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.inference import TEST_GAZE, predicted_gaze_map  # noqa: F401 (TEST_GAZE re-exported)
+from gazeattn.inference import predicted_gaze_map
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report
 from gazeattn.train.distributed import DistInfo, all_gather_objects

@@ -55,6 +55,16 @@ class _EvalAttention:
         self.module.train(self.was_training)
 
 
+def _candidate_loss_fn(model, x5: Tensor, labels: Tensor):
+    """loss_fn(z) for the estimators: CE of candidate maps (B, M, T', H', W') -> (B, M), x5 computed once."""
+
+    def loss_fn(cands: Tensor) -> Tensor:
+        with torch.no_grad(), _EvalAttention(model):
+            return model.candidate_losses(cands.to(x5.dtype), x5, labels).float()
+
+    return loss_fn
+
+
 @dataclass
 class GazeObjective:
     variant: str
@@ -78,14 +88,7 @@ class GazeObjective:
             if self.variant == "gaze-oracle":
                 z = measured_gaze_map(batch).to(x5.dtype)
             elif self.estimator is not None:
-                loss_fn = None
-                if self.estimator.needs_loss_fn:
-                    x5_fixed = x5.detach()
-
-                    def loss_fn(cands: Tensor) -> Tensor:  # (B, M, T', H', W') -> (B, M)
-                        with torch.no_grad(), _EvalAttention(model):
-                            return model.candidate_losses(cands.to(x5_fixed.dtype), x5_fixed, labels).float()
-
+                loss_fn = _candidate_loss_fn(model, x5.detach(), labels) if self.estimator.needs_loss_fn else None
                 out = self.estimator.surrogate(logits.float(), loss_fn, step, generator)
                 z = out.z.to(x5.dtype)
                 surrogate = out.surrogate
