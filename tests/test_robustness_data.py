@@ -12,19 +12,21 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from gazeattn.cli import main
 from gazeattn.data.dataset import ClipConfig, ClipReadError, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
-from gazeattn.data.validate import check_media, check_video, gaze_coverage
+from gazeattn.data.validate import check_frame_folder, check_media, check_video, gaze_coverage
 from gazeattn.errors import DataError
 from gazeattn.train.sampler import StepBatchSampler
 
 SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
          "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
-         "--no-progress"]
+         "--seed", "0", "--no-progress"]
 CFG = ClipConfig(frames=24, crop=48, short_side=56, train_short_side=(56, 64), strides=(8, 16, 16))
 
 
@@ -117,14 +119,28 @@ def test_check_video_names_every_kind_of_damage(pristine, tmp_path):
     assert check_video(bad_data, n) is None
 
 
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.floats(0.0, 1.0), edits=st.lists(st.tuples(st.floats(0.0, 1.0), st.binary(min_size=1, max_size=8)),
+                                               max_size=3))
+def test_check_video_never_crashes_on_mangled_files(pristine, tmp_path, cut, edits):
+    clip = EgteaLayout(pristine).read_split(1, "train")[0].clip
+    data = bytearray(EgteaLayout(pristine).video_path(clip).read_bytes())
+    data = data[:max(1, int(len(data) * cut))] if cut < 0.98 else data
+    for where, new in edits:
+        i = int(where * (len(data) - 1))
+        data[i:i + len(new)] = new
+    path = tmp_path / "mangled.mp4"
+    path.write_bytes(bytes(data))
+    reason = check_video(path, clip.n_frames)
+    assert reason is None or reason.startswith(f"{path}: ")
+
+
 def test_check_media_threads_agree_and_frame_folders_are_counted(pristine, tmp_path):
     layout = EgteaLayout(pristine)
     sources = [layout.resolve(e.clip) for e in layout.read_split(1, "train")]
     assert check_media(sources, threads=1) == check_media(sources, threads=4) == [None] * len(sources)
     folder = tmp_path / "frames"
     folder.mkdir()
-    from gazeattn.data.validate import check_frame_folder
-
     assert "no 0001.jpg" in check_frame_folder(folder, 30)
     for i in range(1, 11):
         (folder / f"{i:04d}.jpg").write_bytes(b"x")

@@ -47,6 +47,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import platform
 import resource
 import statistics
@@ -391,8 +392,11 @@ def inference_bench(shapes: list[str], batches: list[int], *, modes: list[str], 
                 try:
                     first, median, out = _time_calls(fn, device, warmup, n_rep)
                 except Exception as err:  # noqa: BLE001 -- torch.compile may be unsupported here: report it
-                    row.update(status=f"failed: {type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}",
-                               latency_ms=None, clips_per_s=None)
+                    if mode != "compile":
+                        raise
+                    first_line = (str(err).strip().splitlines() or [""])[0][:300]
+                    row.update(status=f"failed: {type(err).__name__}: {first_line}", latency_ms=None,
+                               clips_per_s=None)
                     rows.append(row)
                     continue
                 if reference_logits is None:
@@ -421,19 +425,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other processes compete for the cores)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def run(*, shapes: list[str], variants: list[str], parts: list[str], batch: int | None = None,
         repeat: int | None = None, warmup: int = 1, infer_batches: list[int] = (1, 16),
         modes: list[str] = INFERENCE_MODES, data_steps: int = 30, quick: bool = False, device: str = "auto",
         say: Callable[[str], None] = lambda _: None) -> dict:
     dev = pick_device(device)
-    try:
-        load = [round(x, 2) for x in __import__("os").getloadavg()]
-    except OSError:
-        load = None
     result: dict[str, Any] = {
         "benchmark": "speed", "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} logical CPUs", "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "load_average_start": load, "quick": quick,
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs", "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "load_average_start": _load(), "quick": quick,
         "memory_method": MEMORY_METHOD_CUDA if dev.type == "cuda" else MEMORY_METHOD_CPU,
         "train_step": [], "direct_overhead_ratio": None, "copy_per_candidate_overhead_ratio": None,
         "data": None, "data_wait_fraction": None, "inference": [],
@@ -455,10 +463,7 @@ def run(*, shapes: list[str], variants: list[str], parts: list[str], batch: int 
         result["inference"] = inference_bench(shapes, list(infer_batches), modes=list(modes), repeat=repeat,
                                               warmup=warmup, device=dev, say=say)
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    try:
-        result["load_average_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
-    except OSError:
-        pass
+    result["load_average_end"] = _load()
     return result
 
 

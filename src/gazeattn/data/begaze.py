@@ -95,6 +95,8 @@ _VERSION_RE = re.compile(r"^BeGaze\s+(\d+)\.(\d+)")
 _TIMECODE_RE = re.compile(rb"^(\d+):(\d\d):(\d\d):(\d\d)$")
 
 _CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"#\x00#\x00", b"\x00#\x00#", b"#\x00\x00\x00",
+                b"\x00\x00\x00#")  # UTF-16/32 byte-order marks, and '##' in UTF-16/32 without one
 _ALLOWED_BYTES = bytes(range(32, 127)) + b"\t\r\n"
 _ALLOWED_LUT = np.zeros(256, dtype=bool)
 _ALLOWED_LUT[np.frombuffer(_ALLOWED_BYTES, dtype=np.uint8)] = True
@@ -126,6 +128,9 @@ class BegazeSamples:
 
 def _header(path: str, data: bytes) -> tuple[int, list[str], int]:
     """Walk the ``##`` lines to the ``Time`` line: (offset of the first data line, column names, its line no)."""
+    if data.startswith(_WIDE_STARTS):  # a BOM, or '##' with zero bytes between: re-saved by an editor
+        raise DataError(path, "UTF-16 or UTF-32 text, not the ASCII of an SMI BeGaze export "
+                              "(re-save it as ASCII or UTF-8)", 1)
     pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     version_line = None
     lineno = 0
@@ -455,17 +460,19 @@ def official_table(samples: BegazeSamples) -> np.ndarray:
     n = f_sorted.size
     starts = np.flatnonzero(np.concatenate(([True], f_sorted[1:] != f_sorted[:-1])))  # one group per frame
     counts = np.diff(np.append(starts, n))
-    x = samples.x_px.astype(np.float32)[order]  # rounded to float32 first, as the official reader stores them
-    y = samples.y_px.astype(np.float32)[order]
-    by_count = np.argsort(-counts, kind="stable")  # groups with the most samples first
-    g_start, g_count = starts[by_count], counts[by_count]
-    gx, gy = x[g_start], y[g_start]
-    half = np.float32(2)
-    for r in range(1, int(g_count[0])):  # running pairwise average, one pass per rank (2-3 passes in real files)
-        m = int(np.searchsorted(-g_count, -r, side="left"))  # the groups with more than r samples: a prefix
-        idx = g_start[:m] + r
-        gx[:m] = (gx[:m] + x[idx]) / half  # float32 throughout, like the reader's float32 array
-        gy[:m] = (gy[:m] + y[idx]) / half
+    # |px| > 3.4e38 becomes inf in float32 and inf + -inf NaN, as in the official reader: no warnings for them
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = samples.x_px.astype(np.float32)[order]  # rounded to float32 first, as the official reader stores them
+        y = samples.y_px.astype(np.float32)[order]
+        by_count = np.argsort(-counts, kind="stable")  # groups with the most samples first
+        g_start, g_count = starts[by_count], counts[by_count]
+        gx, gy = x[g_start], y[g_start]
+        half = np.float32(2)
+        for r in range(1, int(g_count[0])):  # running pairwise average, one pass per rank (2-3 in real files)
+            m = int(np.searchsorted(-g_count, -r, side="left"))  # the groups with more than r samples: a prefix
+            idx = g_start[:m] + r
+            gx[:m] = (gx[:m] + x[idx]) / half  # float32 throughout, like the reader's float32 array
+            gy[:m] = (gy[:m] + y[idx]) / half
     w, h = GAZE_RESOLUTION
     gx = np.minimum(np.maximum(gx, np.float32(0)), np.float32(w - 1))  # clamp after averaging; NaN stays NaN
     gy = np.minimum(np.maximum(gy, np.float32(0)), np.float32(h - 1))

@@ -201,7 +201,8 @@ class EgteaClips(Dataset):
             else:
                 problems.append((entry.clip.name, reason))
         self.sessions_without_gaze = coverage.sessions_without_gaze
-        self.clips_beyond_gaze = [b for b in coverage.beyond if b[0] in {e.clip.name for e in good_entries}]
+        good_names = {e.clip.name for e in good_entries}
+        self.clips_beyond_gaze = [b for b in coverage.beyond if b[0] in good_names]
         if self.sessions_without_gaze:
             n = sum(s.media.session in self.sessions_without_gaze for s in good_sources)
             log.warning("%d session(s) have no gaze file in %s: %s; their %d clip(s) are trained with every gaze "

@@ -54,6 +54,8 @@ def check_video(path: str | Path, n_frames: int, *, slack: int = FRAME_SLACK) ->
         return str(err)
     except (av.FFmpegError, OSError) as err:
         return str(DataError(path, f"cannot demux video: {err}"))
+    except Exception as err:  # noqa: BLE001 - an untrusted file may trip anything in PyAV; never crash the check
+        return str(DataError(path, f"cannot demux video: {type(err).__name__}: {err}"))
     if packets == 0:
         return str(DataError(path, "no video packets (truncated: the mp4 index or data is cut)"))
     if packets < n_frames - slack:

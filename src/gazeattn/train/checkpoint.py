@@ -7,12 +7,14 @@ Layout of a run folder::
     RUN_DIR/checkpoints/step_0000300/    model.safetensors (weights + ModelConfig), state.pt (optimizer, step,
                                          RNG), meta.json (train config, class names, clip config, SHA-256 of both)
     RUN_DIR/checkpoints/latest           the name of the newest complete checkpoint
+    RUN_DIR/skipped.json                 clips left out (--on-bad-clip skip) with reasons, gaze coverage warnings
+    RUN_DIR/skipped.jsonl                one line per clip skipped while being read, from any DataLoader worker
 
-A checkpoint is written into a temporary folder, flushed, and renamed into place; only then is ``latest``
-replaced (temp file + ``os.replace``). A kill at any point leaves ``latest`` naming a complete checkpoint.
-On load, the SHA-256 sums are checked; a corrupt or incomplete checkpoint is reported with a warning and the
-previous one is used. ``state.pt`` is read with ``torch.load(weights_only=True)`` (no code execution), the
-weights with safetensors.
+A checkpoint is written into a hidden temporary folder, flushed, and renamed into place; only then is ``latest``
+replaced (temp file + ``os.replace``). A kill at any point leaves ``latest`` naming a complete checkpoint; the
+next save removes what a killed writer left. On load, the SHA-256 sums of both files are checked (meta.json must
+carry both); a corrupt or incomplete checkpoint is reported with a warning and the previous one is used.
+``state.pt`` is read with ``torch.load(weights_only=True)`` (no code execution), the weights with safetensors.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +66,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` all at once: a temp file beside it, flushed, then ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -77,38 +90,80 @@ def checkpoint_root(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+# Hidden leftovers of a writer: .step_0000300.tmp<pid> (being written), .step_0000300.old<pid> (being swapped
+# out), .step_0000100.del<pid> (being pruned), .latest.tmp<pid>. Never named by ``latest``, never loaded.
+_LEFTOVER = re.compile(r"^\..+\.(tmp|old|del)(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers come from an earlier call that failed: nothing is writing them now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Delete what killed (or failed) writers left behind; a live writer's folders are kept."""
+    for p in root.iterdir():
+        m = _LEFTOVER.match(p.name)
+        if m is None or _alive(int(m.group(2))):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
 def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: dict[str, Any], meta: dict[str, Any],
                     step: int, keep: int = 3) -> Path:
-    """Write checkpoint ``step`` atomically and point ``latest`` at it; keep the newest ``keep``."""
+    """Write checkpoint ``step`` atomically and point ``latest`` at it; keep the newest ``keep``.
+
+    Order: files into a hidden temp folder (each flushed to disk), meta.json last with their SHA-256, the folder
+    renamed to ``step_NNNNNNN``, then ``latest`` replaced. A kill or an exception anywhere leaves ``latest``
+    naming the previous complete checkpoint, or the new one once it is complete; never a partial one."""
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(root)
     name = f"step_{step:07d}"
     final = root / name
     tmp = root / f".{name}.tmp{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir()
-    save_model(model, tmp / MODEL_FILE)
-    with open(tmp / STATE_FILE, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    meta = {**meta, "format": FORMAT, "step": step,
-            "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
-    write_atomic_text(tmp / META_FILE, json.dumps(meta, indent=2))
-    _fsync_dir(tmp)
-    if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
-        trash = root / f".{name}.old{os.getpid()}"
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _fsync_dir(root)
+    try:
+        save_model(model, tmp / MODEL_FILE)
+        _fsync_file(tmp / MODEL_FILE)
+        with open(tmp / STATE_FILE, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        meta = {**meta, "format": FORMAT, "step": step,
+                "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
+        write_atomic_text(tmp / META_FILE, json.dumps(meta, indent=2))
+        _fsync_dir(tmp)
+        if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
+            trash = root / f".{name}.old{os.getpid()}"
+            os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     write_atomic_text(root / "latest", name + "\n")
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
+        if old != final:  # hidden first, then deleted: a kill mid-deletion leaves no half folder under a step name
+            doomed = root / f".{old.name}.del{os.getpid()}"
+            try:
+                os.replace(old, doomed)
+            except OSError:
+                continue
+            shutil.rmtree(doomed, ignore_errors=True)
     return final
 
 
@@ -129,9 +184,17 @@ def verify_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(meta_path, "missing (incomplete checkpoint)") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(meta_path, f"corrupt: {err}") from err
+    except OSError as err:
+        raise CheckpointError(meta_path, f"cannot be read: {err}") from err
+    if not isinstance(meta, dict):
+        raise CheckpointError(meta_path, f"corrupt: a JSON {type(meta).__name__}, not an object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(meta_path, f"unknown checkpoint format {meta.get('format')!r}")
-    for name, digest in meta.get("sha256", {}).items():
+    digests = meta.get("sha256")
+    for name in (MODEL_FILE, STATE_FILE):  # both, always: a meta.json without a sum must not skip the check
+        digest = digests.get(name) if isinstance(digests, dict) else None
+        if not isinstance(digest, str):
+            raise CheckpointError(meta_path, f"no SHA-256 for {name} (corrupt or foreign meta.json)")
         file = path / name
         if not file.is_file():
             raise CheckpointError(file, "missing (incomplete checkpoint)")
@@ -149,27 +212,40 @@ class LoadedCheckpoint:
 
 
 def _candidates(run_dir: Path) -> list[Path]:
+    """The checkpoint ``latest`` names first, then the others newest first."""
     ordered = list(reversed(list_checkpoints(run_dir)))
     latest = checkpoint_root(run_dir) / "latest"
     if latest.is_file():
-        named = checkpoint_root(run_dir) / latest.read_text().strip()
-        if named in ordered:
+        try:
+            text = latest.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            text = ""
+        named = checkpoint_root(run_dir) / text
+        if text and named in ordered:
             ordered.remove(named)
             ordered.insert(0, named)
+        elif ordered:
+            log.warning("%s names %r, which is not a checkpoint folder; trying the newest folders", latest, text)
     return ordered
 
 
 def load_checkpoint(path: str | Path, *, with_state: bool = True) -> LoadedCheckpoint:
-    """Load one checkpoint folder (verified)."""
+    """Load one checkpoint folder (verified). Executes no code from the files: safetensors + JSON, and
+    ``torch.load(weights_only=True)`` for state.pt, whose pickle may only rebuild tensors and plain containers."""
     path = Path(path)
     meta = verify_checkpoint(path)
-    model = load_model(path / MODEL_FILE)
+    try:
+        model = load_model(path / MODEL_FILE)
+    except (DataError, ValueError, RuntimeError) as err:
+        raise CheckpointError(path / MODEL_FILE, f"cannot be loaded: {err}") from err
     state: dict[str, Any] = {}
     if with_state:
         try:
             state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
             raise CheckpointError(path / STATE_FILE, f"cannot be read safely: {err}") from err
+        if not isinstance(state, dict):
+            raise CheckpointError(path / STATE_FILE, f"holds a {type(state).__name__}, not a training state dict")
     return LoadedCheckpoint(path, model, state, meta)
 
 

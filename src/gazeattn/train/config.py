@@ -33,7 +33,6 @@ class DataConfig:
     frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
     workers: int = 2
     on_bad_clip: str = "error"
-    cache_gaze: bool = True
 
 
 @dataclass(frozen=True)
