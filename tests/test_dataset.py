@@ -181,3 +181,13 @@ def test_fixations_land_near_the_true_target(world, truth):
             if row is not None and row[2] == FIXATION:
                 dists.append(np.hypot(*(row[:2] - np.asarray(centre))))
     assert len(dists) > 100 and np.median(dists) < 0.1
+
+
+def test_dataset_without_any_gaze_folder_trains_rgb_only(world, tmp_path):
+    copy = tmp_path / "nogazedir"
+    shutil.copytree(world, copy, ignore=shutil.ignore_patterns("images_rgb", "gaze_data"))
+    layout = EgteaLayout(copy)
+    entries = layout.read_split(1, "train")
+    assert layout.gaze_path(entries[0].clip.session) is None
+    ds = EgteaClips(layout, entries[:2], CFG, train=True)
+    assert not ds[0]["gaze_mask"].any()

@@ -169,7 +169,10 @@ class EgteaLayout:
         return ClipSource(clip=clip, media=media, video=video_ok, rgb_dir=rgb, flow_dir=flow)
 
     def gaze_path(self, session: str) -> Path | None:
-        """The session's gaze file (``<session>.txt`` or ``<session>*.txt``), or None."""
+        """The session's gaze file (``<session>.txt`` or ``<session>*.txt``), or None (also when the dataset
+        has no ``gaze_data/`` folder at all: every session is then without gaze, which callers report)."""
         from gazeattn.data.begaze import find_gaze_file
 
+        if not self.gaze_dir.is_dir():
+            return None
         return find_gaze_file(self.gaze_dir, session)
