@@ -30,7 +30,10 @@ Three parts (``--parts``):
 Timing: ``--warmup`` untimed steps (default 1), then the median of ``--repeat`` timed calls (default 3 at the
 reference shape, 5 at the cpu shape). The timed training steps of all variants are interleaved (variant A,
 B, ..., then A, B, ... again) so a change in machine load hits every variant alike. On CUDA every timed call
-is synchronised. ``threads`` is ``torch.get_num_threads()``.
+is synchronised. ``threads`` is ``torch.get_num_threads()``; the load averages at start and end are reported
+because other processes compete for the cores: on a busy 2-core machine two OpenMP threads can stall on each
+other's barriers, which makes small kernels (batch-1 inference, the optimizer step) slow and bimodal;
+``--threads 1`` shows whether that is happening.
 
 Memory: on CPU torch has no peak-memory counter, so ``peak_mb`` is the peak of live tensor storage bytes
 allocated during one (untimed) step, measured with
@@ -374,18 +377,15 @@ def inference_bench(shapes: list[str], batches: list[int], *, modes: list[str], 
                 model, x = (cl_model, rgb_cl) if mode.startswith("channels_last") else (base, rgb)
                 amp = torch.autocast(device.type, dtype=torch.bfloat16) if mode.endswith("bf16") else nullcontext()
 
-                def call(model=model, x=x, amp=amp) -> Tensor:
-                    with torch.inference_mode(), amp:
-                        return predict_forward(model, x, predictor.test_gaze)
-
-                fn = call
-                if mode == "compile":
+                if mode == "compile":  # eager fp32 semantics, compiled by inductor for this batch size
                     torch._dynamo.reset()
-                    compiled = torch.compile(lambda inp: predict_forward(base, inp, predictor.test_gaze), dynamic=False)
+                    forward = torch.compile(lambda inp: predict_forward(base, inp, predictor.test_gaze), dynamic=False)
+                else:
+                    forward = lambda inp, model=model: predict_forward(model, inp, predictor.test_gaze)  # noqa: E731
 
-                    def fn(compiled=compiled) -> Tensor:
-                        with torch.inference_mode():
-                            return compiled(rgb)
+                def fn(forward=forward, x=x, amp=amp) -> Tensor:
+                    with torch.inference_mode(), amp:
+                        return forward(x)
                 say(f"[inference {shape}] batch {b} {mode}")
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
