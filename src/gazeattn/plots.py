@@ -11,9 +11,10 @@ Log records are the training JSON lines, e.g. ``{"kind": "train", "step": 100, "
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from gazeattn.atomic import atomic_output
 
 __all__ = [
     "PlotsUnavailable",
@@ -55,11 +56,9 @@ def _pyplot():
 def _save(fig, path: str | Path, dpi: int) -> Path:
     """Save a figure as PNG atomically and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
     try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
+        with atomic_output(path, durable=False) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         import matplotlib.pyplot as plt
 

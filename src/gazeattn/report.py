@@ -27,30 +27,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gazeattn import plots
+from gazeattn.atomic import write_text_atomic
 
 __all__ = ["Column", "COLUMNS", "gaze_metrics", "table_rows", "format_table", "markdown_table", "write_report",
            "write_text_atomic"]
 
 log = logging.getLogger(__name__)
 
+
 PLOTS_DIR = "plots"
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write UTF-8 text via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def gaze_metrics(result: Mapping[str, Any]) -> dict[str, Any] | None:

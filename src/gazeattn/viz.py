@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
 import numpy as np
 
+from gazeattn.atomic import atomic_output
+
 
 def save_png(path: str | Path, image: np.ndarray) -> Path:
     """Write uint8 (H, W, 3) RGB as PNG, atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint8), format="rgb24")
-    with av.open(str(tmp), "w", format="image2") as container:
+    with atomic_output(path, durable=False) as tmp, av.open(str(tmp), "w", format="image2") as container:
         stream = container.add_stream("png", rate=1)
         stream.width, stream.height, stream.pix_fmt = image.shape[1], image.shape[0], "rgb24"
         for packet in stream.encode(frame):
             container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
     return path
 
 

@@ -9,14 +9,13 @@ prints a one-line summary. Outputs are written atomically (temporary file in the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from gazeattn.data.begaze import COMPAT_MODES, TYPE_NAMES, read_begaze_samples, clean_table, official_table
+from gazeattn.atomic import atomic_output
 from gazeattn.errors import DataError
 
 _OUT_SUFFIXES = (".npy", ".csv")
@@ -46,21 +45,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _write_atomic(out: Path, table: np.ndarray) -> None:
     """Write the table as .npy or .csv (by the suffix, any case) via a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if out.suffix.lower() == ".npy":
-                np.save(fh, table)
-            else:
-                fh.write(b"frame,x,y,type\n")
-                frames = np.arange(table.shape[0])
-                rows = np.column_stack([frames, table.astype(np.float64)])  # float32 -> float64 is exact
-                # %.9g round-trips float32 exactly
-                np.savetxt(fh, rows, fmt=["%d", "%.9g", "%.9g", "%d"], delimiter=",")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(out) as tmp, open(tmp, "wb") as fh:
+        if out.suffix.lower() == ".npy":
+            np.save(fh, table)
+        else:
+            fh.write(b"frame,x,y,type\n")
+            frames = np.arange(table.shape[0])
+            rows = np.column_stack([frames, table.astype(np.float64)])  # float32 -> float64 is exact
+            # %.9g round-trips float32 exactly
+            np.savetxt(fh, rows, fmt=["%d", "%.9g", "%.9g", "%d"], delimiter=",")
 
 
 def summary(path: str | Path, table: np.ndarray, version: int, compat: str) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from gazeattn.atomic import fsync_path, write_text_atomic
+
 from gazeattn.errors import DataError
 from gazeattn.models import GazeAttentionModel
 from gazeattn.models.weights import load_model, save_model
@@ -53,37 +55,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def write_atomic_text(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` all at once: a temp file beside it, flushed, then ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Replace ``path`` by ``text`` all at once (see :mod:`gazeattn.atomic`)."""
+    write_text_atomic(path, text)
 
 
 def checkpoint_root(run_dir: str | Path) -> Path:
@@ -135,7 +109,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
     tmp.mkdir()
     try:
         save_model(model, tmp / MODEL_FILE)
-        _fsync_file(tmp / MODEL_FILE)
+        fsync_path(tmp / MODEL_FILE)
         with open(tmp / STATE_FILE, "wb") as f:
             torch.save(state, f)
             f.flush()
@@ -143,7 +117,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
         meta = {**meta, "format": FORMAT, "step": step,
                 "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
         write_atomic_text(tmp / META_FILE, json.dumps(meta, indent=2))
-        _fsync_dir(tmp)
+        fsync_path(tmp)
         if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
             trash = root / f".{name}.old{os.getpid()}"
             os.replace(final, trash)
@@ -151,7 +125,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
