@@ -69,7 +69,7 @@ class Injected(Exception):
     pass
 
 
-# the write functions save_checkpoint (and save_model, write_atomic_text) go through
+# the write functions save_checkpoint (and save_model, write_text_atomic) go through
 PATCHED = [(torch, "save"), (os, "replace"), (os, "fsync"), (os, "mkdir"), (builtins, "open"), (shutil, "rmtree"),
            (ckpt, "save_model"), (ckpt, "sha256_file")]
 

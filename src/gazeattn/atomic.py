@@ -50,6 +50,6 @@ def atomic_output(path: str | Path, *, durable: bool = True) -> Iterator[Path]:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Replace ``path`` by UTF-8 ``text`` atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
     return Path(path)

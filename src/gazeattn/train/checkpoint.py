@@ -55,11 +55,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_atomic_text(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` all at once (see :mod:`gazeattn.atomic`)."""
-    write_text_atomic(path, text)
-
-
 def checkpoint_root(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
@@ -116,7 +111,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
             os.fsync(f.fileno())
         meta = {**meta, "format": FORMAT, "step": step,
                 "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
-        write_atomic_text(tmp / META_FILE, json.dumps(meta, indent=2))
+        write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2))
         fsync_path(tmp)
         if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
             trash = root / f".{name}.old{os.getpid()}"
@@ -129,7 +124,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    write_atomic_text(root / "latest", name + "\n")
+    write_text_atomic(root / "latest", name + "\n")
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         if old != final:  # hidden first, then deleted: a kill mid-deletion leaves no half folder under a step name
             doomed = root / f".{old.name}.del{os.getpid()}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from gazeattn.data.layout import EgteaLayout
 from gazeattn.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
-from gazeattn.train.checkpoint import load_latest, list_checkpoints, save_checkpoint, write_atomic_text
+from gazeattn.atomic import write_text_atomic
+from gazeattn.train.checkpoint import load_latest, list_checkpoints, save_checkpoint
 from gazeattn.train.config import TrainConfig
 from gazeattn.train.evaluate import evaluate
 from gazeattn.train.objective import GazeObjective
@@ -97,7 +99,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     """Train ``config`` into ``run_dir``. ``stop_after`` ends the process's loop early (tests of resume)."""
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    device = distributed.pick_device(config.run.device, int(__import__("os").environ.get("LOCAL_RANK", "0")))
+    device = distributed.pick_device(config.run.device, int(os.environ.get("LOCAL_RANK", "0")))
     dist = distributed.setup(device)
     say = print if dist.is_main else (lambda *_a, **_k: None)
     if config.run.threads:
@@ -154,7 +156,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic_text(run_dir / "config.json", config.to_json() + "\n")
+            write_text_atomic(run_dir / "config.json", config.to_json() + "\n")
         say("resolved config:\n" + config.to_json())
 
         dataset = EgteaClips(layout, train_entries, clip_cfg, train=True, on_bad_clip=data.on_bad_clip,
@@ -179,6 +181,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                         if isinstance(value, (int, float)) and key not in ("step", "world"):
                             board.add_scalar(f"{record['kind']}/{key}", value, record["step"])
                     board.flush()
+
+        def evaluate_and_log(step_done: int) -> dict[str, Any]:
+            result = evaluate(model, layout, test_entries, clip_cfg, variant=config.run.model,
+                              test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
+                              workers=data.workers, device=device, dist=dist, on_bad_clip=data.on_bad_clip,
+                              class_names=names)
+            log_record({"kind": "eval", "step": step_done, **_eval_summary(result)})
+            return result
 
         def checkpoint(step_done: int) -> Path | None:
             if not dist.is_main:
@@ -254,17 +264,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
             if step % config.run.checkpoint_every == 0 or step == total:
                 last_ckpt = checkpoint(step) or last_ckpt
             if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
-                result = evaluate(model, layout, test_entries, clip_cfg, variant=config.run.model,
-                                  test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                                  workers=data.workers, device=device, dist=dist, on_bad_clip=data.on_bad_clip,
-                                  class_names=names)
-                log_record({"kind": "eval", "step": step, **_eval_summary(result)})
+                evaluate_and_log(step)
                 model.train()
         if bar is not None:
             bar.close()
         skipped = dataset.all_skipped()  # found up front, plus those that failed while read in any worker
         if dist.is_main:
-            write_atomic_text(run_dir / "skipped.json", json.dumps({
+            write_text_atomic(run_dir / "skipped.json", json.dumps({
                 "clips": [{"clip": name, "reason": why} for name, why in skipped],
                 "steps_without_clips": skipped_steps,
                 "sessions_without_gaze": dataset.sessions_without_gaze,
@@ -277,11 +283,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 say(f"  skipped {name}: {why}")
         result = None
         if evaluate_at_end and (stop_after is None or step >= total):
-            result = evaluate(model, layout, test_entries, clip_cfg, variant=config.run.model,
-                              test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                              workers=data.workers, device=device, dist=dist, on_bad_clip=data.on_bad_clip,
-                              class_names=names)
-            log_record({"kind": "eval", "step": step, **_eval_summary(result)})
+            result = evaluate_and_log(step)
         distributed.barrier(dist)
         return TrainResult(run_dir, step, last_ckpt, result, time.perf_counter() - t_start)
     finally:

@@ -33,14 +33,6 @@ from gazeattn.train.config import TrainConfig
 DEFAULT_ATTENTION = {"gaze-gumbel": "li2018", "gaze-aux": "none", "i3d": "none"}
 
 
-def has_gaze_head(variant: str) -> bool:
-    return variant != "i3d"
-
-
-def uses_attention(variant: str, config: TrainConfig) -> bool:
-    return model_config(config, num_classes=1).attention != "none"
-
-
 def model_config(config: TrainConfig, *, num_classes: int) -> ModelConfig:
     m, variant = config.model, config.run.model
     attention = m.attention or DEFAULT_ATTENTION.get(variant, "min2021")
