@@ -303,3 +303,23 @@ def test_bad_split_lines_are_errors_naming_file_and_line(world, tmp_path, capsys
     assert _train(world, tmp_path / "run", "--workers", "0", "--on-bad-clip", "skip") == 1
     err = capsys.readouterr().err
     assert where in err and ("out of range" in err if damage == "label out of range" else "duplicate clip" in err)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_eval_reports_clips_skipped_inside_workers(world, workers):
+    import torch
+
+    from gazeattn.models import GazeAttentionModel, ModelConfig
+    from gazeattn.train.evaluate import evaluate
+
+    layout = EgteaLayout(world)
+    test = layout.read_split(1, "test")
+    corrupt_compressed_data(layout.video_path(test[0].clip))  # opens and demuxes; fails when decoded
+    torch.manual_seed(0)
+    model = GazeAttentionModel(ModelConfig(backbone="tiny", streams="rgb", num_classes=layout.n_actions(test),
+                                           attention="min2021", clip=(24, 48, 48), strides=(8, 16, 16),
+                                           tiny_widths=(4, 8, 8, 12, 16),
+                                           head_channels=(4, 4)))
+    result = evaluate(model, layout, test, CFG, variant="gaze-direct", workers=workers, batch=2, on_bad_clip="skip")
+    assert result["skipped"] == [test[0].clip.name]
+    assert result["n_clips"] == len(test) - 1

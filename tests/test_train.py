@@ -56,6 +56,21 @@ def test_every_variant_trains_and_evaluates(world, tmp_path, variant, capsys):
         assert result["test_gaze"] == "measured"
 
 
+def test_workers_and_the_prefetch_thread_do_not_change_training(world, tmp_path):
+    """Batches depend on (seed, step) only: 2 workers read through the prefetch thread give the same weights as
+    reading in the loop with no worker, bit for bit."""
+    runs = {}
+    for workers, prefetch in ((0, 0), (2, 2), (2, 0)):
+        out = tmp_path / f"w{workers}p{prefetch}"
+        assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL, "--workers", str(workers),
+                     "--set", f"data.prefetch={prefetch}"]) == 0
+        runs[(workers, prefetch)] = _weights(out)
+    base = runs[(0, 0)]
+    for key, weights in runs.items():
+        assert weights.keys() == base.keys()
+        assert all(torch.equal(weights[k], base[k]) for k in base), f"workers/prefetch {key} changed training"
+
+
 def test_eval_is_deterministic_and_sample_mode_is_seeded(world, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL]) == 0
@@ -138,6 +153,9 @@ def test_config_file_and_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match=r"unknown section \[optimizer\]"):
         apply_overrides(preset("cpu"), {"optimizer": {"lr": 1}}, "x")
     assert main(["train", "--out", str(tmp_path / "r"), "--set", "run.nope=1"]) == 2
+    assert apply_overrides(preset("cpu"), {"data": {"prefetch": 0}}, "x").data.prefetch == 0
+    with pytest.raises(ValueError, match="data.workers and data.prefetch must be >= 0"):
+        apply_overrides(preset("cpu"), {"data": {"prefetch": -1}}, "x")
 
 
 def test_reference_preset_and_lr_schedule():

@@ -75,3 +75,48 @@ def test_frame_folder(tmp_path):
     assert len(read_folder_frames(folder, 4, 10)) == 2
     with pytest.raises(DataError, match="no frame 0010.jpg"):
         read_folder_frames(folder, 9, 2)
+
+
+@pytest.fixture(scope="module")
+def textured_video(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, (40, 96, 128, 3), dtype=np.uint8)
+    return write_mp4(tmp_path_factory.mktemp("t") / "textured.mp4", frames, lossless=False, gop=12)
+
+
+@pytest.mark.parametrize("size", [None, (128, 96), (149, 112), (80, 60)])
+def test_reused_scaler_gives_the_pixels_of_a_fresh_scaler_per_frame(textured_video, size):
+    """The reader keeps one swscale context per clip; each frame must equal PyAV's per-frame conversion."""
+    import av
+
+    expected = []
+    with av.open(str(textured_video)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if 5 <= i < 29:
+                if size is not None and (frame.width, frame.height) != size:
+                    frame = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+                expected.append(frame.to_ndarray(format="rgb24"))
+    got = read_video_frames(textured_video, 5, 24, size=size)
+    assert got.shape == np.stack(expected).shape
+    assert np.array_equal(got, np.stack(expected))
+
+
+def test_reused_scaler_on_jpegs_matches_a_fresh_one(tmp_path):
+    import av
+
+    from gazeattn.data.flow import write_jpeg
+    from gazeattn.data.video import read_jpeg
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(4):
+        write_jpeg(folder / f"{i + 1:04d}.jpg", rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    for gray, fmt in ((False, "rgb24"), (True, "gray")):
+        expected = []
+        for i in range(4):
+            with av.open(str(folder / f"{i + 1:04d}.jpg")) as c:
+                frame = next(c.decode(video=0))
+                expected.append(frame.reformat(width=53, height=40, format=fmt, interpolation="BILINEAR").to_ndarray())
+        assert np.array_equal(read_folder_frames(folder, 0, 4, gray=gray, short_side=40), np.stack(expected))
+        assert np.array_equal(read_jpeg(folder / "0002.jpg", gray=gray, size=(53, 40)), expected[1])

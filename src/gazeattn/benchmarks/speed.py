@@ -20,7 +20,9 @@ Three parts (``--parts``):
   bare PyAV decode of the same clips (:mod:`gazeattn.benchmarks.data_pipeline`, on a synthetic world written
   to a temporary folder, at the cpu preset's clip config), and the fraction of step time the training loop
   waits on data at the cpu preset: a DataLoader with the preset's workers and the engine's
-  :class:`StepBatchSampler`, timing ``next(iterator)`` against the compute of the step.
+  :class:`StepBatchSampler`, read through the engine's :class:`~gazeattn.data.prefetch.Prefetcher`, timing
+  ``next(iterator)`` against the compute of the step; once with the preset's prefetch depth and once with
+  none (batches unpickled in the loop, as a bare DataLoader does).
 * ``inference``: latency and clips/s of ``gazeattn predict``'s model forward (backbone, gaze head, argmax
   gaze, attention map, classifier; RGB stream only, as ``predict`` supports) at batch 1 and 16: eager fp32,
   channels-last 3d, bf16 autocast, both, and ``torch.compile`` (compile time reported apart from the
@@ -68,6 +70,7 @@ from torch.utils.data import DataLoader
 
 from gazeattn.benchmarks import data_pipeline
 from gazeattn.benchmarks.candidates import PeakTensorMemory, copy_losses
+from gazeattn.data.prefetch import Prefetcher
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.predict import Predictor, deterministic_gaze
 from gazeattn.train.config import MODELS, TrainConfig, preset
@@ -246,9 +249,11 @@ def _write_world(root: Path, quick: bool) -> None:
     write_synthetic_egtea(root, cfg)
 
 
-def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device: torch.device) -> dict:
+def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device: torch.device,
+              prefetch: int | None = None) -> dict:
     """The cpu preset's training loop (gaze-direct) over ``root``: seconds waiting in ``next(iterator)`` against
-    seconds of compute per step, after ``warmup`` steps (worker start-up) that are not counted."""
+    seconds of compute per step, after ``warmup`` steps (worker start-up) that are not counted. Batches come
+    through the same :class:`Prefetcher` as in training, ``prefetch`` deep (default: the preset's)."""
     from gazeattn.data.dataset import EgteaClips, collate_clips
     from gazeattn.data.layout import EgteaLayout
     from gazeattn.train.sampler import StepBatchSampler
@@ -268,8 +273,10 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
                                total_steps=warmup + steps)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.data.workers, collate_fn=collate_clips,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-    waits, computes = [], []
-    it = iter(loader)
+    depth = config.data.prefetch if prefetch is None else prefetch
+    waits, computes, releases = [], [], []
+    batches = Prefetcher(loader, depth=depth if config.data.workers else 0)
+    it = iter(batches)
     for step in range(warmup + steps):
         t0 = time.perf_counter()
         batch = next(it)
@@ -285,14 +292,18 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
         float(loss.detach())
         _sync(device)
         t2 = time.perf_counter()
+        del batch, loss  # frees the batch's shared memory (unmapping it), timed apart from the wait
+        t3 = time.perf_counter()
         if step >= warmup:
             waits.append(t1 - t0)
             computes.append(t2 - t1)
-    del it, loader
-    wait, compute = sum(waits), sum(computes)
+            releases.append(t3 - t2)
+    batches.close()
+    del it, batches, loader
+    wait, compute, release = sum(waits), sum(computes), sum(releases)
     return {"steps": steps, "warmup_steps": warmup, "batch": config.run.batch, "workers": config.data.workers,
-            "wait_fraction": wait / (wait + compute), "wait_s_per_step": wait / steps,
-            "compute_s_per_step": compute / steps, "max_wait_s": max(waits)}
+            "prefetch": depth, "wait_fraction": wait / (wait + compute + release), "wait_s_per_step": wait / steps,
+            "compute_s_per_step": compute / steps, "release_s_per_step": release / steps, "max_wait_s": max(waits)}
 
 
 def data_bench(*, quick: bool, steps: int, warmup: int, device: torch.device,
@@ -308,6 +319,9 @@ def data_bench(*, quick: bool, steps: int, warmup: int, device: torch.device,
                                    workers=sorted({0, workers}), batch=4, limit=16 if quick else 64)
         say("[data] training-loop wait")
         result["loop"] = data_wait(root, steps=steps, warmup=warmup, batch=4 if quick else None, device=device)
+        say("[data] training-loop wait without the prefetch thread")
+        result["loop_no_prefetch"] = data_wait(root, steps=steps, warmup=warmup, batch=4 if quick else None,
+                                               device=device, prefetch=0)
     result.pop("root", None)
     result["wait_fraction"] = result["loop"]["wait_fraction"]
     return result
@@ -493,11 +507,17 @@ def format_markdown(result: dict) -> str:
                 f"| bare PyAV decode (bound) | {d['bare_decode_clips_per_s']:.1f} |"]
         out += [f"| decode + sample + augment + targets, {p['workers']} workers | {p['clips_per_s']:.1f} |"
                 for p in d["pipeline"]]
-        out += ["", f"training loop (cpu preset, gaze-direct, batch {loop['batch']}, {loop['workers']} workers, "
-                f"{loop['steps']} steps after {loop['warmup_steps']} warm-up): waiting on data "
-                f"{100 * loop['wait_fraction']:.1f} % of step time ({1e3 * loop['wait_s_per_step']:.1f} ms wait, "
-                f"{1e3 * loop['compute_s_per_step']:.1f} ms compute per step, longest wait "
-                f"{1e3 * loop['max_wait_s']:.1f} ms)", ""]
+        out.append("")
+        for lp in (loop, d.get("loop_no_prefetch")):
+            if lp is None:
+                continue
+            out.append(f"training loop (cpu preset, gaze-direct, batch {lp['batch']}, {lp['workers']} workers, "
+                       f"prefetch {lp['prefetch']}, {lp['steps']} steps after {lp['warmup_steps']} warm-up): waiting "
+                       f"on data {100 * lp['wait_fraction']:.1f} % of step time ({1e3 * lp['wait_s_per_step']:.1f} ms "
+                       f"wait, {1e3 * lp['compute_s_per_step']:.1f} ms compute and "
+                       f"{1e3 * lp['release_s_per_step']:.1f} ms releasing the batch per step, longest wait "
+                       f"{1e3 * lp['max_wait_s']:.1f} ms)")
+            out.append("")
     if result["inference"]:
         out += ["| shape | batch | mode | latency (ms) | clips/s | compile (s) | max abs Δlogit | status |",
                 "|---|---|---|---|---|---|---|---|"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from gazeattn.errors import DataError
@@ -107,11 +108,12 @@ def write_jpeg(path: str | Path, image: np.ndarray, quality: int = 2) -> None:
 
 def decode_resized(video: Path, size: tuple[int, int]):
     """Yield the video's frames as uint8 RGB (H, W, 3) at ``size`` = (width, height)."""
+    reformatter = VideoReformatter()  # one scaler context for the whole clip (see gazeattn.data.video)
     try:
         with av.open(str(video)) as container:
             for frame in container.decode(video=0):
-                yield frame.reformat(width=size[0], height=size[1], format="rgb24",
-                                     interpolation="BILINEAR").to_ndarray()
+                yield reformatter.reformat(frame, width=size[0], height=size[1], format="rgb24",
+                                           interpolation="BILINEAR").to_ndarray()
     except (av.FFmpegError, OSError) as err:
         raise DataError(video, f"cannot decode video: {err}") from err
 

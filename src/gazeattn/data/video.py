@@ -4,6 +4,11 @@ Only the requested window is decoded: the reader seeks to the key frame before t
 forward, so a 24-frame window of a 2,801-frame clip costs about one GOP, not the whole clip.
 Frames come out as uint8 arrays (T, H, W, 3) in RGB order, optionally resized by FFmpeg's scaler.
 Every failure raises :class:`~gazeattn.errors.DataError` naming the file.
+
+Colour conversion and resizing go through one :class:`~av.video.reformatter.VideoReformatter` per call.
+``frame.reformat``/``frame.to_ndarray(format=...)`` build a fresh swscale context for every frame, which
+costs more than decoding a small frame (0.43 ms vs 0.23 ms at 128×96); a reformatter keeps its context while
+the frame size and format stay the same, and gives the same pixels (same scaler, same flags).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from gazeattn.errors import DataError
 
@@ -89,6 +95,7 @@ def read_video_frames(
     if start < 0 or count < 1:
         raise ValueError(f"bad frame window start={start} count={count}")
     out: list[np.ndarray] = []
+    reformatter = VideoReformatter()
     with _open(path) as container:
         stream = container.streams.video[0]
         if threads:
@@ -110,9 +117,7 @@ def read_video_frames(
                     break
                 if size is None and short_side is not None:
                     size = scaled_size(frame.width, frame.height, short_side)
-                if size is not None and (frame.width, frame.height) != tuple(size):
-                    frame = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
-                out.append(frame.to_ndarray(format="rgb24"))
+                out.append(_to_array(reformatter, frame, "rgb24", size))
         except av.FFmpegError as err:
             raise DataError(path, f"video is corrupt near frame {start + len(out)}: {err}") from err
     if not out:
@@ -120,19 +125,28 @@ def read_video_frames(
     return np.stack(out)
 
 
+def _to_array(reformatter: VideoReformatter, frame, fmt: str, size: tuple[int, int] | None) -> np.ndarray:
+    """``frame`` as a uint8 array in ``fmt``, resized bilinearly to ``size`` = (width, height) when given."""
+    if size is None or (frame.width, frame.height) == tuple(size):
+        return reformatter.reformat(frame, format=fmt).to_ndarray()
+    return reformatter.reformat(frame, width=size[0], height=size[1], format=fmt,
+                                interpolation="BILINEAR").to_ndarray()
+
+
 def read_jpeg(
-    path: Path, *, gray: bool = False, size: tuple[int, int] | None = None, short_side: int | None = None
+    path: Path, *, gray: bool = False, size: tuple[int, int] | None = None, short_side: int | None = None,
+    reformatter: VideoReformatter | None = None,
 ) -> np.ndarray:
-    """One JPEG as uint8 (H, W, 3) RGB, or (H, W) when ``gray`` (flow u/v images)."""
+    """One JPEG as uint8 (H, W, 3) RGB, or (H, W) when ``gray`` (flow u/v images).
+
+    Pass the same ``reformatter`` for a run of same-sized images to reuse its scaler context."""
     fmt = "gray" if gray else "rgb24"
     try:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0))
             if size is None and short_side is not None:
                 size = scaled_size(frame.width, frame.height, short_side)
-            if size is not None:
-                frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BILINEAR")
-            return frame.to_ndarray(format=fmt)
+            return _to_array(reformatter or VideoReformatter(), frame, fmt, size)
     except (av.FFmpegError, StopIteration, OSError) as err:
         raise DataError(path, f"cannot decode image: {err}") from err
 
@@ -157,11 +171,12 @@ def read_folder_frames(
     """Frames ``start .. start+count-1`` (0-based) from ``folder/%04d.jpg`` (1-based files); stops at the last file."""
     folder = Path(folder)
     frames = []
+    reformatter = VideoReformatter()
     for i in range(start, start + count):
         path = folder / f"{i + 1:04d}.jpg"
         if not path.is_file():
             break
-        frames.append(read_jpeg(path, gray=gray, size=size, short_side=short_side))
+        frames.append(read_jpeg(path, gray=gray, size=size, short_side=short_side, reformatter=reformatter))
     if not frames:
         raise DataError(folder, f"no frame {start + 1:04d}.jpg in frame folder")
     return np.stack(frames)

@@ -32,6 +32,7 @@ class DataConfig:
     split_dir: str = ""  # read {train,test}_splitN.txt from here (e.g. the reference's modified split)
     frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
     workers: int = 2
+    prefetch: int = 2  # batches a thread receives from the workers ahead of the loop (0: receive in the loop)
     on_bad_clip: str = "error"
 
 
@@ -263,6 +264,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"estimator.test_gaze must be argmax, expectation or sample, got {est.test_gaze!r}")
     if not (est.eps > 0 and est.tau > 0 and est.samples >= 2):
         raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
+    if data.workers < 0 or data.prefetch < 0:
+        raise ValueError(f"data.workers and data.prefetch must be >= 0, got {data.workers} and {data.prefetch}")
     if data.on_bad_clip not in ("error", "skip"):
         raise ValueError(f"data.on_bad_clip must be error or skip, got {data.on_bad_clip!r}")
     if not all(math.isfinite(x) for x in (config.optim.lr, config.loss.ce, config.loss.kl, config.loss.surrogate)):

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from gazeattn.data.dataset import EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.prefetch import Prefetcher
 from gazeattn.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
@@ -210,62 +211,65 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         model.train()
         step = start_step
         t_window = time.perf_counter()
-        for batch in loader:
-            if stop_after is not None and step >= stop_after:
-                break
-            lr = learning_rate(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if batch is None:  # every clip of this batch was skipped as unreadable
-                skipped_steps += 1
+        # Batches are received from the workers on a thread, ahead of the loop (gazeattn.data.prefetch).
+        with Prefetcher(loader, depth=data.prefetch if data.workers else 0) as batches:
+            for batch in batches:
+                if stop_after is not None and step >= stop_after:
+                    break
+                lr = learning_rate(step, config)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                if batch is None:  # every clip of this batch was skipped as unreadable
+                    skipped_steps += 1
+                    step += 1
+                    continue
+                batch = _to_device(batch, device)
+                amp = config.run.amp and device.type == "cuda"
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    terms = step_module(batch, step, step_generator(config.run.seed, step, dist.rank))
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
+                                        f"kl={float(terms['kl'].detach()):.4g}); the last good checkpoint "
+                                        f"{last_ckpt or 'none'} is intact")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                optimizer.step()
+                n = len(batch["label"])
+                for key, value in (("loss", float(loss.detach())), ("ce", float(terms["ce"].detach())),
+                                   ("kl", float(terms["kl"].detach())), ("grad_norm", float(grad_norm))):
+                    window[key] = window.get(key, 0.0) + value
+                window["correct"] = window.get("correct", 0.0) + float(terms["correct"])
+                window["clips"] = window.get("clips", 0.0) + n
+                window["steps"] = window.get("steps", 0.0) + 1
+                for key, value in terms["stats"].items():
+                    name = f"stat_{key}" if key not in ("loss", "ce", "kl", "grad_norm") else f"stat_est_{key}"
+                    window[name] = window.get(name, 0.0) + float(value)
                 step += 1
-                continue
-            batch = _to_device(batch, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.amp and device.type == "cuda"):
-                terms = step_module(batch, step, step_generator(config.run.seed, step, dist.rank))
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
-                                    f"kl={float(terms['kl'].detach()):.4g}); the last good checkpoint "
-                                    f"{last_ckpt or 'none'} is intact")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            optimizer.step()
-            n = len(batch["label"])
-            for key, value in (("loss", float(loss.detach())), ("ce", float(terms["ce"].detach())),
-                               ("kl", float(terms["kl"].detach())), ("grad_norm", float(grad_norm))):
-                window[key] = window.get(key, 0.0) + value
-            window["correct"] = window.get("correct", 0.0) + float(terms["correct"])
-            window["clips"] = window.get("clips", 0.0) + n
-            window["steps"] = window.get("steps", 0.0) + 1
-            for key, value in terms["stats"].items():
-                name = f"stat_{key}" if key not in ("loss", "ce", "kl", "grad_norm") else f"stat_est_{key}"
-                window[name] = window.get(name, 0.0) + float(value)
-            step += 1
-            if bar is not None:
-                post = {"loss": f"{float(loss.detach()):.3f}", "acc": f"{window['correct'] / window['clips']:.2f}"}
-                if "eps" in terms["stats"]:
-                    post["eps"] = f"{terms['stats']['eps']:.3g}"
-                    post["flip"] = f"{terms['stats'].get('flip_rate', 0):.2f}"
-                if "tau" in terms["stats"]:
-                    post["tau"] = f"{terms['stats']['tau']:.3g}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-            if step % config.run.log_every == 0 or step == total:
-                k = window.pop("steps")
-                clips = window.pop("clips")
-                record = {"kind": "train", "step": step, "lr": lr, "world": dist.world, "acc": window.pop("correct") / clips,
-                          "seconds": time.perf_counter() - t_window}
-                record.update({key.removeprefix("stat_"): value / k for key, value in window.items()})
-                log_record(record)
-                window = {}
-                t_window = time.perf_counter()
-            if step % config.run.checkpoint_every == 0 or step == total:
-                last_ckpt = checkpoint(step) or last_ckpt
-            if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
-                evaluate_and_log(step)
-                model.train()
+                if bar is not None:
+                    post = {"loss": f"{float(loss.detach()):.3f}", "acc": f"{window['correct'] / window['clips']:.2f}"}
+                    if "eps" in terms["stats"]:
+                        post["eps"] = f"{terms['stats']['eps']:.3g}"
+                        post["flip"] = f"{terms['stats'].get('flip_rate', 0):.2f}"
+                    if "tau" in terms["stats"]:
+                        post["tau"] = f"{terms['stats']['tau']:.3g}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                if step % config.run.log_every == 0 or step == total:
+                    k = window.pop("steps")
+                    clips = window.pop("clips")
+                    record = {"kind": "train", "step": step, "lr": lr, "world": dist.world,
+                              "acc": window.pop("correct") / clips, "seconds": time.perf_counter() - t_window}
+                    record.update({key.removeprefix("stat_"): value / k for key, value in window.items()})
+                    log_record(record)
+                    window = {}
+                    t_window = time.perf_counter()
+                if step % config.run.checkpoint_every == 0 or step == total:
+                    last_ckpt = checkpoint(step) or last_ckpt
+                if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
+                    evaluate_and_log(step)
+                    model.train()
         if bar is not None:
             bar.close()
         skipped = dataset.all_skipped()  # found up front, plus those that failed while read in any worker

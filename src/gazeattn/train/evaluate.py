@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from torch.utils.data import DataLoader, Subset
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.prefetch import Prefetcher
 from gazeattn.inference import predicted_gaze_map
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report
@@ -47,24 +50,13 @@ def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int
 
 
 @torch.no_grad()
-def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "argmax",
-             seed: int = 0, batch: int = 8, workers: int = 0, device: torch.device = torch.device("cpu"),
-             dist: DistInfo = DistInfo(), on_bad_clip: str = "error", class_names: list[str] | None = None,
-             progress: bool = False) -> dict[str, Any]:
-    """Evaluate on ``entries``; returns the JSON-able result (percentages), identical on every rank."""
-    model.eval()
-    ds = EgteaClips(layout, entries, clip, train=False, on_bad_clip=on_bad_clip)
-    shard = Subset(ds, list(range(dist.rank, len(ds), dist.world)))
-    loader = DataLoader(shard, batch_size=batch, num_workers=workers, collate_fn=collate_clips)
+def _window_rows(model, batches, clip: ClipConfig, *, variant: str, test_gaze: str, seed: int,
+                 device: torch.device) -> dict[str, list]:
+    """Per-window class logits (and gaze logits, measured gaze) of every batch, on the CPU."""
     use_gaze = model.gaze_head is not None
     attends = model.config.attention != "none"
     rows: dict[str, list] = {"clip": [], "logits": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": []}
-    iterator = loader
-    if progress and dist.is_main:
-        from tqdm import tqdm
-
-        iterator = tqdm(loader, desc="eval", unit="batch", leave=False)
-    for b in iterator:
+    for b in batches:
         if b is None:
             continue
         rgb = b["rgb"].to(device) if model.config.streams != "flow" else None
@@ -84,6 +76,34 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                     z = predicted_gaze_map(g.float(), test_gaze, seeds=seeds).to(x5.dtype)
         rows["logits"].append(model.classify(z if attends else None, x5).float().cpu())
         rows["clip"].append(b["clip_index"])
+    return rows
+
+
+@torch.no_grad()
+def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "argmax",
+             seed: int = 0, batch: int = 8, workers: int = 0, device: torch.device = torch.device("cpu"),
+             dist: DistInfo = DistInfo(), on_bad_clip: str = "error", class_names: list[str] | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Evaluate on ``entries``; returns the JSON-able result (percentages), identical on every rank.
+
+    ``result["skipped"]`` names the clips left out, or skipped while being read (``on_bad_clip="skip"``), on
+    any rank and in any DataLoader worker (workers append to a temporary JSON-lines log)."""
+    model.eval()
+    with tempfile.TemporaryDirectory(prefix="gazeattn-eval-") as tmp:
+        ds = EgteaClips(layout, entries, clip, train=False, on_bad_clip=on_bad_clip,
+                        skip_log=Path(tmp) / "skipped.jsonl")
+        shard = Subset(ds, list(range(dist.rank, len(ds), dist.world)))
+        loader = DataLoader(shard, batch_size=batch, num_workers=workers, collate_fn=collate_clips)
+        with Prefetcher(loader, depth=2 if workers else 0) as prefetched:
+            batches = prefetched
+            if progress and dist.is_main:
+                from tqdm import tqdm
+
+                batches = tqdm(prefetched, total=len(loader), desc="eval", unit="batch", leave=False)
+            rows = _window_rows(model, batches, clip, variant=variant, test_gaze=test_gaze, seed=seed,
+                                device=device)
+        skipped = ds.all_skipped()
+    use_gaze = model.gaze_head is not None
     local = {k: (torch.cat(v) if v else None) for k, v in rows.items()}
     gathered = all_gather_objects(dist, local)
     merged = {k: torch.cat([g[k] for g in gathered if g[k] is not None]) if any(g[k] is not None for g in gathered)
@@ -98,7 +118,7 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
     result["n_clips"] = int(len(clip_ids))
     result["n_windows"] = int(len(merged["clip"]))
     result["test_gaze"] = "measured" if variant == "gaze-oracle" else test_gaze
-    result["skipped"] = [name for name, _ in ds.skipped]
+    result["skipped"] = list(dict.fromkeys(name for part in all_gather_objects(dist, skipped) for name, _ in part))
     if use_gaze:
         frame = (clip.crop, clip.crop)
         result["gaze"] = json.loads(gaze_report(merged["gaze_logits"], merged["gaze_cell"], merged["fix_xy"],
