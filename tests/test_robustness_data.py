@@ -323,3 +323,18 @@ def test_eval_reports_clips_skipped_inside_workers(world, workers):
     result = evaluate(model, layout, test, CFG, variant="gaze-direct", workers=workers, batch=2, on_bad_clip="skip")
     assert result["skipped"] == [test[0].clip.name]
     assert result["n_clips"] == len(test) - 1
+
+
+def test_eval_command_prints_and_saves_the_skipped_clips(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(world, out, "--workers", "0") == 0
+    layout = EgteaLayout(world)
+    bad = layout.read_split(1, "test")[1].clip
+    corrupt_compressed_data(layout.video_path(bad))
+    capsys.readouterr()
+    saved = tmp_path / "eval.json"
+    assert main(["eval", "--run", str(out), "--workers", "2", "--on-bad-clip", "skip", "--out", str(saved)]) == 0
+    assert f"skipped 1 unreadable clip(s): {bad.name}" in capsys.readouterr().out
+    assert json.loads(saved.read_text())["skipped"] == [bad.name]
+    assert main(["eval", "--run", str(out), "--workers", "2"]) == 1  # the default policy stops
+    assert str(layout.video_path(bad)) in capsys.readouterr().err

@@ -65,6 +65,8 @@ def test_workers_and_the_prefetch_thread_do_not_change_training(world, tmp_path)
         assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL, "--workers", str(workers),
                      "--set", f"data.prefetch={prefetch}"]) == 0
         runs[(workers, prefetch)] = _weights(out)
+        records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        assert all(0 <= r["data_wait_s"] < r["seconds"] for r in records if r["kind"] == "train")
     base = runs[(0, 0)]
     for key, weights in runs.items():
         assert weights.keys() == base.keys()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gazeattn.atomic import write_text_atomic
 from gazeattn.data.check import check_dataset, format_report
 from gazeattn.data.dataset import EgteaClips
 from gazeattn.data.layout import EgteaLayout
@@ -114,7 +115,7 @@ def main(argv: list[str]) -> int:
         # training time as the run logged it (so a reused run still reports what its training took)
         logs[model] = _read_log(run)
         result["train_seconds"] = sum(r.get("seconds", 0.0) for r in logs[model] if r.get("kind") == "train") or wall
-        (run / "eval.json").write_text(json.dumps(result, indent=2))
+        write_text_atomic(run / "eval.json", json.dumps(result, indent=2) + "\n")
         results[model] = result
         print(f"[3/4] {model}: mean class accuracy {result['mean_class_accuracy']:.2f} %, "
               f"overall {result['overall_accuracy']:.2f} % on {result['n_clips']} test clips")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-
+from gazeattn.atomic import write_text_atomic
 from gazeattn.inference import TEST_GAZE
 
 
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     result["step"] = ckpt.meta.get("step")
     result["variant"] = config.run.model
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     if args.json:
         shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
         print(json.dumps(shown, indent=2))
@@ -80,4 +80,6 @@ def main(argv: list[str]) -> int:
         if result.get("gaze"):
             print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in result["gaze"].items()))
+        if result["skipped"]:
+            print(f"  skipped {len(result['skipped'])} unreadable clip(s): " + ", ".join(result["skipped"]))
     return 0

@@ -213,7 +213,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         t_window = time.perf_counter()
         # Batches are received from the workers on a thread, ahead of the loop (gazeattn.data.prefetch).
         with Prefetcher(loader, depth=data.prefetch if data.workers else 0) as batches:
+            t_ready = time.perf_counter()
             for batch in batches:
+                # from the end of the previous step: waiting for this batch and releasing the previous one
+                window["data_wait_s"] = window.get("data_wait_s", 0.0) + time.perf_counter() - t_ready
                 if stop_after is not None and step >= stop_after:
                     break
                 lr = learning_rate(step, config)
@@ -222,6 +225,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 if batch is None:  # every clip of this batch was skipped as unreadable
                     skipped_steps += 1
                     step += 1
+                    t_ready = time.perf_counter()
                     continue
                 batch = _to_device(batch, device)
                 amp = config.run.amp and device.type == "cuda"
@@ -270,6 +274,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
                     evaluate_and_log(step)
                     model.train()
+                t_ready = time.perf_counter()
         if bar is not None:
             bar.close()
         skipped = dataset.all_skipped()  # found up front, plus those that failed while read in any worker
