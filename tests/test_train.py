@@ -124,6 +124,29 @@ def test_sigkill_then_resume_reaches_the_same_weights(world, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the uninterrupted one"
 
 
+def test_ctrl_c_stops_quickly_and_names_the_checkpoint_to_resume(world, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    out = tmp_path / "interrupted"
+    # a shell starts background jobs with SIGINT ignored; restore the default so the child behaves as in a terminal
+    proc = subprocess.Popen(_train_cmd(world, out, 10_000, "--workers", "2"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    latest = out / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not latest.is_file():
+        time.sleep(0.02)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    t0 = time.time()
+    err = proc.communicate(timeout=60)[1]
+    assert time.time() - t0 < 30
+    assert proc.returncode == 130, err[-2000:]
+    assert "gazeattn train: interrupted; the newest checkpoint" in err and "--resume" in err
+    assert "Traceback" not in err
+    named = err.split("the newest checkpoint, ")[1].split(",")[0]
+    assert Path(named).parent == out / "checkpoints" and (Path(named) / "model.safetensors").is_file()
+
+
 def test_torchrun_two_processes_train_and_evaluate(world, tmp_path, capsys):
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "ddp"

@@ -64,6 +64,14 @@ def main(argv: list[str]) -> int:
     except NonFiniteLoss as err:
         print(f"gazeattn train: stopped: {err}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        from gazeattn.train.checkpoint import list_checkpoints
+
+        saved = list_checkpoints(args.out)
+        where = (f"the newest checkpoint, {saved[-1]}, is intact; add --resume to continue from it" if saved
+                 else "no checkpoint had been written yet")
+        print(f"\ngazeattn train: interrupted; {where}", file=sys.stderr)
+        return 130
     except DataError:
         raise  # the dispatcher prints it (file and line) and returns 1
     except ValueError as err:
