@@ -1,5 +1,6 @@
 import gc
 import threading
+import time
 import weakref
 
 import pytest
@@ -79,16 +80,67 @@ def test_stopping_early_stops_the_thread_and_releases_the_source():
 
 
 def test_no_reference_is_kept_to_an_item_the_consumer_moved_past():
-    refs = []
-    with Prefetcher((_Box(i) for i in range(6)), depth=1) as items:
+    """Not by the queue, the generator or the thread, even while the thread waits for a slow next item."""
+    gate = threading.Event()
+
+    def slow():
+        yield _Box(0)
+        gate.wait(10)
+        yield _Box(1)
+
+    with Prefetcher(slow(), depth=2) as items:
         it = iter(items)
         first = next(it)
-        refs.append(weakref.ref(first))
+        ref = weakref.ref(first)
         del first
-        second = next(it)
+        time.sleep(0.2)  # the thread is now inside next(), waiting at the gate
         gc.collect()
-        assert refs[0]() is None, "the prefetcher still holds the previous item"
-        assert second.i == 1
+        assert ref() is None, "the prefetcher still holds an item the consumer dropped"
+        gate.set()
+        assert next(it).i == 1
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_depth_bounds_the_items_received_ahead(depth):
+    produced = []
+
+    def counting():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    with Prefetcher(counting(), depth=depth) as items:
+        it = iter(items)
+        assert next(it) == 0
+        deadline = time.time() + 5
+        while len(produced) < 1 + depth and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert len(produced) == 1 + depth  # the one taken, and exactly `depth` ahead
+        assert next(it) == 1
+        deadline = time.time() + 5
+        while len(produced) < 2 + depth and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert len(produced) == 2 + depth
+
+
+def test_dropping_the_loop_without_close_still_stops_the_thread():
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    it = iter(Prefetcher(endless(), depth=2))
+    assert next(it) == 0
+    assert _prefetch_threads()
+    del it
+    gc.collect()
+    deadline = time.time() + 5
+    while _prefetch_threads() and time.time() < deadline:
+        time.sleep(0.01)
+    assert not _prefetch_threads()
 
 
 def test_a_prefetcher_is_iterated_once_and_rejects_a_negative_depth():

@@ -65,12 +65,31 @@ def test_workers_and_the_prefetch_thread_do_not_change_training(world, tmp_path)
         assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL, "--workers", str(workers),
                      "--set", f"data.prefetch={prefetch}"]) == 0
         runs[(workers, prefetch)] = _weights(out)
-        records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-        assert all(0 <= r["data_wait_s"] < r["seconds"] for r in records if r["kind"] == "train")
     base = runs[(0, 0)]
     for key, weights in runs.items():
         assert weights.keys() == base.keys()
         assert all(torch.equal(weights[k], base[k]) for k in base), f"workers/prefetch {key} changed training"
+
+
+def test_the_log_shows_time_spent_waiting_on_slow_data(world, tmp_path, monkeypatch):
+    from gazeattn.data.dataset import EgteaClips
+
+    runs = {}
+    for delay in (0.0, 0.05):
+        if delay:
+            read = EgteaClips.__getitem__
+            monkeypatch.setattr(EgteaClips, "__getitem__", lambda self, key: (time.sleep(delay), read(self, key))[1])
+        out = tmp_path / f"delay{delay}"
+        assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL,
+                     "--set", "run.log_every=2"]) == 0
+        runs[delay] = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    for delay, records in runs.items():
+        train_records = [r for r in records if r["kind"] == "train"]
+        assert len(train_records) == 2
+        # batch 4, no worker: each step reads 4 clips in the loop, so it waits at least 4 × delay for them
+        assert all(4 * delay <= r["data_wait_s"] < r["seconds"] / 2 for r in train_records)
+    assert min(r["data_wait_s"] for r in runs[0.05] if r["kind"] == "train") > \
+        max(r["data_wait_s"] for r in runs[0.0] if r["kind"] == "train") + 0.15
 
 
 def test_eval_is_deterministic_and_sample_mode_is_seeded(world, tmp_path, capsys):
@@ -127,23 +146,24 @@ def test_sigkill_then_resume_reaches_the_same_weights(world, tmp_path):
 def test_ctrl_c_stops_quickly_and_names_the_checkpoint_to_resume(world, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "interrupted"
-    # a shell starts background jobs with SIGINT ignored; restore the default so the child behaves as in a terminal
+    # a shell starts background jobs with SIGINT ignored; restore the default so the child behaves as in a terminal,
+    # in its own process group so that Ctrl-C reaches the trainer and its DataLoader workers alike
     proc = subprocess.Popen(_train_cmd(world, out, 10_000, "--workers", "2"), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     latest = out / "checkpoints" / "latest"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not latest.is_file():
         time.sleep(0.02)
     assert proc.poll() is None, "training ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     t0 = time.time()
     err = proc.communicate(timeout=60)[1]
     assert time.time() - t0 < 30
     assert proc.returncode == 130, err[-2000:]
-    assert "gazeattn train: interrupted; the newest checkpoint" in err and "--resume" in err
+    assert "gazeattn train: interrupted; the newest checkpoint is" in err and "--resume" in err
     assert "Traceback" not in err
-    named = err.split("the newest checkpoint, ")[1].split(",")[0]
+    named = err.split("the newest checkpoint is ")[1].split(";")[0]
     assert Path(named).parent == out / "checkpoints" and (Path(named) / "model.safetensors").is_file()
 
 

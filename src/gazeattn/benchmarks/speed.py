@@ -273,36 +273,37 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
                                total_steps=warmup + steps)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.data.workers, collate_fn=collate_clips,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-    depth = config.data.prefetch if prefetch is None else prefetch
+    depth = (config.data.prefetch if prefetch is None else prefetch) if config.data.workers else 0
     waits, computes, releases = [], [], []
-    batches = Prefetcher(loader, depth=depth if config.data.workers else 0)
-    it = iter(batches)
-    for step in range(warmup + steps):
-        t0 = time.perf_counter()
-        batch = next(it)
-        t1 = time.perf_counter()
-        batch = {k: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
-        loss = objective(model, batch, step, step_generator(config.run.seed, step, 0))["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        optimizer.step()
-        float(loss.detach())
-        _sync(device)
-        t2 = time.perf_counter()
-        del batch, loss  # frees the batch's shared memory (unmapping it), timed apart from the wait
-        t3 = time.perf_counter()
-        if step >= warmup:
-            waits.append(t1 - t0)
-            computes.append(t2 - t1)
-            releases.append(t3 - t2)
-    batches.close()
-    del it, batches, loader
+    with Prefetcher(loader, depth=depth) as batches:
+        it = iter(batches)
+        for step in range(warmup + steps):
+            t0 = time.perf_counter()
+            batch = next(it)
+            t1 = time.perf_counter()
+            batch = {k: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, config)
+            loss = objective(model, batch, step, step_generator(config.run.seed, step, 0))["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+            optimizer.step()
+            float(loss.detach())
+            _sync(device)
+            t2 = time.perf_counter()
+            del batch, loss  # frees the batch's shared memory (unmapping it), timed apart from the wait
+            t3 = time.perf_counter()
+            if step >= warmup:
+                waits.append(t1 - t0)
+                computes.append(t2 - t1)
+                releases.append(t3 - t2)
+        del it
+    del batches, loader
     wait, compute, release = sum(waits), sum(computes), sum(releases)
     return {"steps": steps, "warmup_steps": warmup, "batch": config.run.batch, "workers": config.data.workers,
             "prefetch": depth, "wait_fraction": wait / (wait + compute + release), "wait_s_per_step": wait / steps,
+            "step_s": (wait + compute + release) / steps,
             "compute_s_per_step": compute / steps, "release_s_per_step": release / steps, "max_wait_s": max(waits)}
 
 
@@ -513,7 +514,8 @@ def format_markdown(result: dict) -> str:
                 continue
             out.append(f"training loop (cpu preset, gaze-direct, batch {lp['batch']}, {lp['workers']} workers, "
                        f"prefetch {lp['prefetch']}, {lp['steps']} steps after {lp['warmup_steps']} warm-up): waiting "
-                       f"on data {100 * lp['wait_fraction']:.1f} % of step time ({1e3 * lp['wait_s_per_step']:.1f} ms "
+                       f"on data {100 * lp['wait_fraction']:.2f} % of a {1e3 * lp['step_s']:.1f} ms step "
+                       f"({1e3 * lp['wait_s_per_step']:.2f} ms "
                        f"wait, {1e3 * lp['compute_s_per_step']:.1f} ms compute and "
                        f"{1e3 * lp['release_s_per_step']:.1f} ms releasing the batch per step, longest wait "
                        f"{1e3 * lp['max_wait_s']:.1f} ms)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from gazeattn.errors import DataError
@@ -65,12 +66,13 @@ def main(argv: list[str]) -> int:
         print(f"gazeattn train: stopped: {err}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        from gazeattn.train.checkpoint import list_checkpoints
+        if os.environ.get("RANK", "0") == "0":  # one message, not one per torchrun process
+            from gazeattn.train.checkpoint import list_checkpoints
 
-        saved = list_checkpoints(args.out)
-        where = (f"the newest checkpoint, {saved[-1]}, is intact; add --resume to continue from it" if saved
-                 else "no checkpoint had been written yet")
-        print(f"\ngazeattn train: interrupted; {where}", file=sys.stderr)
+            saved = list_checkpoints(args.out)
+            where = (f"the newest checkpoint is {saved[-1]}; add --resume to continue from it" if saved
+                     else "no checkpoint had been written yet")
+            print(f"\ngazeattn train: interrupted; {where}", file=sys.stderr)
         return 130
     except DataError:
         raise  # the dispatcher prints it (file and line) and returns 1

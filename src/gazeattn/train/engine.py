@@ -186,8 +186,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         def evaluate_and_log(step_done: int) -> dict[str, Any]:
             result = evaluate(model, layout, test_entries, clip_cfg, variant=config.run.model,
                               test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                              workers=data.workers, device=device, dist=dist, on_bad_clip=data.on_bad_clip,
-                              class_names=names)
+                              workers=data.workers, prefetch=data.prefetch, device=device, dist=dist,
+                              on_bad_clip=data.on_bad_clip, class_names=names)
             log_record({"kind": "eval", "step": step_done, **_eval_summary(result)})
             return result
 
@@ -215,8 +215,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         with Prefetcher(loader, depth=data.prefetch if data.workers else 0) as batches:
             t_ready = time.perf_counter()
             for batch in batches:
-                # from the end of the previous step: waiting for this batch and releasing the previous one
-                window["data_wait_s"] = window.get("data_wait_s", 0.0) + time.perf_counter() - t_ready
+                data_wait = time.perf_counter() - t_ready  # the previous batch was released before t_ready
                 if stop_after is not None and step >= stop_after:
                     break
                 lr = learning_rate(step, config)
@@ -227,6 +226,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                     step += 1
                     t_ready = time.perf_counter()
                     continue
+                window["data_wait_s"] = window.get("data_wait_s", 0.0) + data_wait
                 batch = _to_device(batch, device)
                 amp = config.run.amp and device.type == "cuda"
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -274,6 +274,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
                     evaluate_and_log(step)
                     model.train()
+                del batch, terms, loss  # release the batch (its shared memory) now, not while waiting for the next
                 t_ready = time.perf_counter()
         if bar is not None:
             bar.close()

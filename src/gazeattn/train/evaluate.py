@@ -81,11 +81,13 @@ def _window_rows(model, batches, clip: ClipConfig, *, variant: str, test_gaze: s
 
 @torch.no_grad()
 def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "argmax",
-             seed: int = 0, batch: int = 8, workers: int = 0, device: torch.device = torch.device("cpu"),
+             seed: int = 0, batch: int = 8, workers: int = 0, prefetch: int = 2,
+             device: torch.device = torch.device("cpu"),
              dist: DistInfo = DistInfo(), on_bad_clip: str = "error", class_names: list[str] | None = None,
              progress: bool = False) -> dict[str, Any]:
     """Evaluate on ``entries``; returns the JSON-able result (percentages), identical on every rank.
 
+    With ``workers`` > 0, a thread receives their batches ``prefetch`` ahead (:mod:`gazeattn.data.prefetch`).
     ``result["skipped"]`` names the clips left out, or skipped while being read (``on_bad_clip="skip"``), on
     any rank and in any DataLoader worker (workers append to a temporary JSON-lines log)."""
     model.eval()
@@ -94,7 +96,7 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                         skip_log=Path(tmp) / "skipped.jsonl")
         shard = Subset(ds, list(range(dist.rank, len(ds), dist.world)))
         loader = DataLoader(shard, batch_size=batch, num_workers=workers, collate_fn=collate_clips)
-        with Prefetcher(loader, depth=2 if workers else 0) as prefetched:
+        with Prefetcher(loader, depth=prefetch if workers else 0) as prefetched:
             batches = prefetched
             if progress and dist.is_main:
                 from tqdm import tqdm
