@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 from gazeattn.data.dataset import EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.data.prefetch import Prefetcher
+from gazeattn.data.shared_memory import shared_memory_warning
 from gazeattn.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
@@ -31,6 +33,8 @@ from gazeattn.train.evaluate import evaluate
 from gazeattn.train.objective import GazeObjective
 from gazeattn.train.sampler import StepBatchSampler
 from gazeattn.train.variants import build_estimator, model_config
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -165,6 +169,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         total = config.run.steps
         sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=start_step,
                                    total_steps=total, rank=dist.rank, world=dist.world)
+        shm = shared_memory_warning(clip_cfg, config.run.batch, data.workers, data.prefetch,
+                                    processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        if shm and dist.is_main:
+            log.warning(shm)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=data.workers, collate_fn=collate_clips,
                             pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0),
                             persistent_workers=False)
