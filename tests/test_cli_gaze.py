@@ -81,13 +81,22 @@ def test_bad_output_suffix_and_missing_input(tmp_path, capsys):
 
 
 @needs_fixtures
-def test_benchmark_runs_and_reports_json(capsys):
+def test_benchmark_runs_and_reports_json(capsys, tmp_path):
     src = str(FIXTURES / "gaze_data" / f"{OP04}.txt")
-    assert main(["bench", "gaze", "--repeat", "1", "--json", src]) == 0
+    assert main(["bench", "gaze", "--repeat", "1", "--json", "--sizes", "0.6", "--tmp", str(tmp_path), src]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == {"per-line python", "official", "clean"}
     assert all(r["mb_per_s"] > 0 for r in report["results"].values())
     assert report["bytes"] == Path(src).stat().st_size
+    # generated files: OP04's samples twice (>= 0.6 MB), each parse in a fresh process reporting its peak memory
+    rows = report["generated"]["rows"]
+    assert [r["compat"] for r in rows] == ["official", "clean"] and report["generated"]["source"] == src
+    n_frames = len(parse_begaze(src))
+    for r in rows:
+        assert r["bytes"] >= 0.6e6 and r["mb_per_s"] > 0 and r["frames"] == n_frames
+        assert r["peak_rss_kb"] >= r["rss_before_kb"] >= 0 and r["peak_rss_kb"] > 0  # (before: 0 off Linux)
+        assert 0 < r["parse_alloc_peak_bytes"] < 20e6
+    assert list(tmp_path.iterdir()) == []  # the generated files are deleted
 
 
 @needs_fixtures

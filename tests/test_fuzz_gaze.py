@@ -4,7 +4,10 @@ For every generated file (v1 and v2, NaN / inf / huge / negative coordinates, un
 every truncation, field edit, column-count error, wrong encoding or arbitrary bytes made from one: either both
 readers reject it and the fast one raises DataError naming the file and one of the lines that are actually bad,
 or both accept it and the tables agree bit for bit in both compat modes. Never a crash, never a silent wrong
-table. (tests/test_begaze.py holds the example-based tests and the real-file comparisons.)
+table. The fast reader reads files in blocks: each check also runs with a drawn tiny block size, so lines, CRLF
+pairs, fields and the UTF-8 byte-order mark are cut at every place, and the table or the error (message and
+line) must be the same as with the default size. (tests/test_begaze.py holds the example-based tests and the
+real-file comparisons; tests/test_begaze_stream.py the block-reading ones.)
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ _TC = re.compile(rb"^(\d+):(\d\d):(\d\d):(\d\d)$")
 
 def reference_samples(data: bytes, version_header: int) -> list[tuple[float, float, int, int]]:
     """(x, y, frame, event code) per sample of a file made of our header + a body, by the documented rules;
-    raises Reject with every bad body line (1-based file lines)."""
+    raises Reject with every bad body line (1-based file lines). A UTF-8 byte-order mark is skipped."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     header = next((h for h in (_header_bytes(version_header, nl) for nl in ("\r\n", "\n")) if data.startswith(h)),
                   _header_bytes(version_header))
     first = header.count(b"\n") + 1
@@ -193,22 +198,36 @@ def _file(version: int, body: list[str], newline: str = "\r\n") -> bytes:
     return (newline.join(header + body) + newline).encode()
 
 
-def agree(tmp_path: Path, data: bytes, version: int) -> str:
-    """Check the fast reader against the reference on ``data``; returns "accepted" or "rejected"."""
+CHUNKS = st.integers(1, 97)  # block sizes for the fast reader: tiny, so every file is cut in many places
+
+
+def agree(tmp_path: Path, data: bytes, version: int, chunk: int | None = None) -> str:
+    """Check the fast reader against the reference on ``data``; returns "accepted" or "rejected". With
+    ``chunk``, the reader must also give the same table or the same error when it reads blocks of that size."""
     path = tmp_path / "fuzz.txt"
     path.write_bytes(data)
+    chunks = [None] if chunk is None else [None, chunk]
+
+    def parse(compat: str, size: int | None) -> np.ndarray:
+        return parse_begaze(path, compat=compat) if size is None else parse_begaze(path, compat=compat,
+                                                                                    chunk_bytes=size)
     try:
         samples = reference_samples(data, version)
     except Reject as rej:
         for compat in ("clean", "official"):
-            with pytest.raises(DataError) as info:
-                parse_begaze(path, compat=compat)
-            err = info.value
-            assert err.path == str(path) and err.line in rej.lines, (str(err), sorted(rej.lines)[:5])
-            assert str(err).startswith(f"{path}:{err.line}: ")
+            messages = set()
+            for size in chunks:
+                with pytest.raises(DataError) as info:
+                    parse(compat, size)
+                err = info.value
+                assert err.path == str(path) and err.line in rej.lines, (str(err), sorted(rej.lines)[:5])
+                assert str(err).startswith(f"{path}:{err.line}: ")
+                messages.add(str(err))
+            assert len(messages) == 1, (chunk, messages)  # the same first error whatever the block size
         return "rejected"
     for compat, reference in (("official", reference_official), ("clean", reference_clean)):
-        table = parse_begaze(path, compat=compat)
+        table = parse(compat, chunk)
+        assert chunk is None or np.array_equal(table, parse(compat, None))
         want = reference(samples)
         assert table.dtype == np.float32 and table.shape == want.shape
         assert np.array_equal(table, want), (compat, np.argwhere(table != want)[:3])
@@ -224,34 +243,58 @@ def agree(tmp_path: Path, data: bytes, version: int) -> str:
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(case=begaze_files(), lf=st.booleans())
-def test_valid_files_give_exactly_the_documented_table(tmp_path, case, lf):
+@given(case=begaze_files(), lf=st.booleans(), chunk=CHUNKS, bom=st.booleans())
+def test_valid_files_give_exactly_the_documented_table(tmp_path, case, lf, chunk, bom):
     version, body = case
-    assert agree(tmp_path, _file(version, body, "\n" if lf else "\r\n"), version) == "accepted"
+    data = (b"\xef\xbb\xbf" if bom else b"") + _file(version, body, "\n" if lf else "\r\n")
+    assert agree(tmp_path, data, version, chunk) == "accepted"
 
 
 @settings(max_examples=120, **SETTINGS)
-@given(case=begaze_files(), data=st.data())
-def test_truncated_files_are_rejected_or_give_the_table_of_what_remains(tmp_path, case, data):
+@given(case=begaze_files(), data=st.data(), chunk=CHUNKS)
+def test_truncated_files_are_rejected_or_give_the_table_of_what_remains(tmp_path, case, data, chunk):
     version, body = case
     raw = _file(version, body)
     cut = data.draw(st.integers(0, len(raw)))
-    agree(tmp_path, raw[:cut], version)
+    agree(tmp_path, raw[:cut], version, chunk)
 
 
 _FIELD_TEXT = st.text(alphabet="0123456789.-+eEnaNifty :_\t", max_size=8)
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(case=begaze_files(), data=st.data())
-def test_edited_fields_are_rejected_on_their_line_or_parsed_like_python(tmp_path, case, data):
+@given(case=begaze_files(), data=st.data(), chunk=CHUNKS)
+def test_edited_fields_are_rejected_on_their_line_or_parsed_like_python(tmp_path, case, data, chunk):
     version, body = case
-    k = data.draw(st.integers(0, len(body) - 1))
-    fields = body[k].split("\t")
-    j = data.draw(st.integers(0, len(fields) - 1))
-    fields[j] = data.draw(_FIELD_TEXT)
-    body = body[:k] + ["\t".join(fields)] + body[k + 1:]
-    agree(tmp_path, _file(version, body), version)
+    for _ in range(data.draw(st.integers(1, 3))):  # several edits: the first error in check order must win
+        k = data.draw(st.integers(0, len(body) - 1))
+        fields = body[k].split("\t")
+        j = data.draw(st.integers(0, len(fields) - 1))
+        fields[j] = data.draw(_FIELD_TEXT)
+        body = body[:k] + ["\t".join(fields)] + body[k + 1:]
+    agree(tmp_path, _file(version, body), version, chunk)
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(case=begaze_files(), data=st.data(), chunk=CHUNKS)
+def test_damaged_lines_anywhere_give_the_same_error_for_every_block_size(tmp_path, case, data, chunk):
+    """Several kinds of damage on different lines (a bad byte, a lone CR, blank lines, a wrong column count, an
+    unparsable field): the error must be the first in check order, as a whole-file pass finds it."""
+    version, body = case
+    body = list(body)
+    damages = [
+        lambda line: line.replace("SMP", "SMP\x01", 1),  # a control byte
+        lambda line: line.replace("\tSMP", "\rSMP", 1),  # a lone CR
+        lambda line: "",  # a blank line (an error unless it is trailing)
+        lambda line: line + "\textra",  # a column too many
+        lambda line: line.replace("\tSMP\t1\t", "\tSMP\t1\t7e", 1),  # an unparsable coordinate (v1: x)
+        lambda line: line.rsplit("\t", 1)[0] + "\t",  # an empty event
+    ]
+    for _ in range(data.draw(st.integers(1, 3))):
+        k = data.draw(st.integers(0, len(body) - 1))
+        body[k] = data.draw(st.sampled_from(damages))(body[k])
+    body += [""] * data.draw(st.integers(0, 3))  # trailing blank lines are dropped
+    agree(tmp_path, _file(version, body), version, chunk)
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -318,8 +361,9 @@ def test_huge_values_parse_without_numpy_warnings(tmp_path):
 
 
 @settings(max_examples=100, **SETTINGS)
-@given(prefix=st.sampled_from([b"", _file(1, [])[:-2], _file(2, [])]), garbage=st.binary(max_size=400))
-def test_arbitrary_bytes_give_data_error_on_an_existing_line(tmp_path, prefix, garbage):
+@given(prefix=st.sampled_from([b"", _file(1, [])[:-2], _file(2, [])]), garbage=st.binary(max_size=400),
+       chunk=CHUNKS)
+def test_arbitrary_bytes_give_data_error_on_an_existing_line(tmp_path, prefix, garbage, chunk):
     data = prefix + garbage
     path = tmp_path / "bytes.txt"
     path.write_bytes(data)
@@ -329,8 +373,11 @@ def test_arbitrary_bytes_give_data_error_on_an_existing_line(tmp_path, prefix, g
         except DataError as err:
             n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
             assert err.path == str(path) and 1 <= err.line <= n_lines + 1, str(err)  # +1: "no samples" after the end
+            with pytest.raises(DataError) as again:
+                parse_begaze(path, compat=compat, chunk_bytes=chunk)
+            assert str(again.value) == str(err)
         else:  # a few random bytes can form a valid file: then it must be the reference's table
-            agree(tmp_path, data, 1 if b"L POR X" in data else 2)
+            agree(tmp_path, data, 1 if b"L POR X" in data else 2, chunk)
             assert np.isfinite(table).all()
 
 

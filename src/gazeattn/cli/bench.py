@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "gaze": ("gazeattn.benchmarks.gaze_parse", "SMI gaze parse throughput (MB/s) vs a per-line Python parse"),
+    "gaze": ("gazeattn.benchmarks.gaze_parse", "SMI gaze parse MB/s vs the official reader; peak memory, 2 MB-1 GB"),
     "data": ("gazeattn.benchmarks.data_pipeline", "clip decode+augment throughput vs bare PyAV decode"),
     "candidates": ("gazeattn.benchmarks.candidates", "candidate_losses vs copying x5 per candidate (time, memory)"),
     "estimators": ("gazeattn.benchmarks.estimators", "bias, variance and cost of the gradient estimators"),
