@@ -17,6 +17,11 @@ samples, out-of-frame samples, dropped samples, clips with no gaze at all). Ever
 ``numpy.random.default_rng([seed, ...])`` streams: the same seed gives byte-identical gaze, annotation and
 truth files and identical decoded frames.
 
+Difficulty: :class:`SynthConfig`'s knobs (object count and size, vocabulary, distractor nouns and motion,
+camera motion, gaze noise, clip lengths, the action's share of the clip) and the named worlds of
+:data:`WORLDS` (:func:`synth_world`). With every knob at its default the world is the original one, draw for
+draw (``tests/test_synth_worlds.py`` pins its files and pixels).
+
 ``synth_truth.json`` (one JSON object; positions normalised to [0, 1] of the frame, x by W and y by H):
 
 - ``generator``, ``version``, ``seed``, ``width``, ``height``, ``fps`` (24), ``gaze_hz`` (30), ``gaze_resolution``
@@ -28,7 +33,8 @@ truth files and identical decoded frames.
   action proper), ``no_gaze`` (gaze deliberately removed), ``target`` (the acted-on object: ``noun``,
   ``shape``, ``colour`` RGB, ``role``, ``motion``, ``centre`` n_frames × [x, y], ``radius_px`` n_frames, in
   pixels of W×H), ``objects`` (every object, target first), ``hand_centre`` (n_frames × [x, y]),
-  ``hand_radius_px``, ``hand_colour``;
+  ``hand_radius_px``, ``hand_colour``; with camera motion only, ``camera_offset`` (n_frames × [dx, dy]: the
+  camera's shift of everything on the counter, already included in every centre above);
 - ``files``: every file written, relative to OUT (``--force`` uses it to remove a previous run's leftovers).
 """
 
@@ -37,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,7 +52,8 @@ import numpy as np
 
 from gazeattn.data.begaze_writer import write_begaze
 from gazeattn.data.clipnames import ClipName
-from gazeattn.data.synth_scene import ACTIONS, NOUNS, SKIN, VERBS, ClipScene, make_scene, render_clip
+from gazeattn.data.synth_scene import (CHOICES, SKIN, VOCABULARIES, ClipScene, SceneKnobs, make_scene,
+                                       render_clip)
 
 GENERATOR = "gazeattn.synth"
 GENERATOR_VERSION = 1
@@ -58,9 +65,24 @@ RECIPES = {1: "PastaSalad", 2: "TurkeySandwich", 3: "BaconAndEggs", 4: "Continen
 TRUTH_NAME = "synth_truth.json"
 
 
+DEFAULT_ACTION_FRACTION = 5 / 6  # the released layout: the clip pads the action by 1/12 of its length on each side
+
+
 @dataclass(frozen=True)
 class SynthConfig:
-    """What to write. Defaults: 6 sessions × 12 clips of 128×96, 24–72 frames: seconds on a CPU."""
+    """What to write. Defaults: 6 sessions × 12 clips of 128×96, 24–72 frames: seconds on a CPU.
+
+    The fields after ``qp`` are difficulty knobs; their defaults give the original world draw for draw (same
+    seed → same files). Scene knobs (see :class:`gazeattn.data.synth_scene.SceneKnobs`): ``vocabulary``,
+    ``objects``, ``object_size``, ``distractor_nouns``, ``decoys``, ``decoy_verbs``, ``decoy_kind``, ``drift``,
+    ``camera_motion``. Labels: ``n_actions`` keeps the vocabulary's first N actions (None: all). Gaze:
+    ``gaze_noise`` multiplies the landing error, fixation jitter and saccade noise; ``gaze_on_target`` is the
+    share of in-clip fixations on the acted-on object (the rest: hand and other objects, 10:6, as before).
+    Timing: ``action_fraction`` is the action's share of the clip, ``action_position`` ``"centre"`` (as
+    released) or ``"random"`` (anywhere, at least one frame of padding on each side); ``median_frames``
+    (None: lengths uniform in [min_frames, max_frames]) draws skewed lengths with that median (a two-piece
+    log-normal inside [min_frames, max_frames]: a long tail of long clips, as in EGTEA).
+    """
 
     sessions: int = 6
     clips_per_session: int = 12
@@ -74,8 +96,46 @@ class SynthConfig:
     test_fraction: float = 0.2
     secondary_noun_rate: float = 0.4  # of the clips whose action allows a second noun
     qp: int = 16  # H.264 constant quantiser (lower = better; 16 is near-lossless for these flat images)
+    vocabulary: str = "small"
+    n_actions: int | None = None
+    objects: tuple[int, int] = (3, 4)
+    object_size: tuple[float, float] = (0.085, 0.105)
+    distractor_nouns: str = "others"
+    decoys: int | str = 1
+    decoy_verbs: str = "others"
+    decoy_kind: str = "motion"
+    drift: float = 1.0
+    camera_motion: float = 0.0
+    gaze_noise: float = 1.0
+    gaze_on_target: float = 0.84
+    action_fraction: float = DEFAULT_ACTION_FRACTION
+    action_position: str = "centre"
+    median_frames: int | None = None
 
     def __post_init__(self) -> None:
+        def need(ok: bool, knob: str, what: str) -> None:
+            if not ok:
+                raise ValueError(f"{knob} must be {what}, got {getattr(self, knob)!r}")
+
+        def is_int(v) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        def is_num(v) -> bool:
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def pair(knob: str, check) -> None:
+            v = getattr(self, knob)
+            ok = isinstance(v, (list, tuple)) and len(v) == 2 and check(*v)
+            need(ok, knob, PAIRS[knob])
+            cast = int if knob == "objects" else float
+            object.__setattr__(self, knob, tuple(cast(x) for x in v))  # lists (from JSON) become tuples
+
+        for knob in ("sessions", "clips_per_session", "seed", "width", "height", "min_frames", "max_frames", "qp"):
+            need(is_int(getattr(self, knob)), knob, "an integer")
+            object.__setattr__(self, knob, int(getattr(self, knob)))
+        for knob in ("no_gaze_clip_fraction", "test_fraction", "secondary_noun_rate", "drift", "camera_motion",
+                     "gaze_noise", "gaze_on_target", "action_fraction"):
+            need(is_num(getattr(self, knob)), knob, "a finite number")
         if self.sessions < 1 or self.clips_per_session < 1:
             raise ValueError("sessions and clips_per_session must be >= 1")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
@@ -86,6 +146,83 @@ class SynthConfig:
             raise ValueError("no_gaze_clip_fraction must be in [0, 1] and test_fraction in [0, 1)")
         if not 0 <= self.qp <= 51:
             raise ValueError(f"qp must be in 0..51, got {self.qp}")
+        need(0.0 <= self.secondary_noun_rate <= 1.0, "secondary_noun_rate", "in [0, 1]")
+        for knob, allowed in CHOICES.items():
+            need(getattr(self, knob) in allowed, knob, f"one of {', '.join(allowed)}")
+        need(self.action_position in ACTION_POSITIONS, "action_position", f"one of {', '.join(ACTION_POSITIONS)}")
+        n_vocab = len(VOCABULARIES[self.vocabulary].actions)
+        need(self.n_actions is None or (is_int(self.n_actions) and 2 <= self.n_actions <= n_vocab), "n_actions",
+             f"None or an integer in 2..{n_vocab} (the {self.vocabulary} vocabulary's actions)")
+        pair("objects", lambda lo, hi: is_int(lo) and is_int(hi) and 2 <= lo <= hi <= MAX_OBJECTS)
+        pair("object_size", lambda lo, hi: is_num(lo) and is_num(hi) and 0.03 <= lo <= hi <= 0.2)
+        need(self.decoys == "all" or (is_int(self.decoys) and self.decoys >= 0), "decoys",
+             'a count >= 0 or "all"')
+        need(0.0 <= self.drift <= 20.0, "drift", "in [0, 20] (a multiplier)")
+        need(0.0 <= self.camera_motion <= 0.25, "camera_motion", "in [0, 0.25] (a fraction of the frame height)")
+        need(0.0 <= self.gaze_noise <= 10.0, "gaze_noise", "in [0, 10] (a multiplier)")
+        need(0.0 <= self.gaze_on_target <= 1.0, "gaze_on_target", "in [0, 1]")
+        need(0.05 <= self.action_fraction <= 1.0, "action_fraction", "in [0.05, 1]")
+        need(self.median_frames is None or (is_int(self.median_frames)
+                                            and self.min_frames <= self.median_frames <= self.max_frames),
+             "median_frames", f"None or an integer in [min_frames, max_frames] = "
+                              f"[{self.min_frames}, {self.max_frames}]")
+
+    @property
+    def scene_knobs(self) -> SceneKnobs:
+        return SceneKnobs(vocabulary=self.vocabulary, objects=self.objects, object_size=self.object_size,
+                          distractor_nouns=self.distractor_nouns, decoys=self.decoys, decoy_verbs=self.decoy_verbs,
+                          decoy_kind=self.decoy_kind, n_actions=self.n_actions, drift=float(self.drift),
+                          camera_motion=float(self.camera_motion))
+
+    def to_json(self) -> dict:
+        """The config as saved in ``synth_truth.json`` (tuples as lists)."""
+        return json.loads(json.dumps({f.name: getattr(self, f.name) for f in fields(self)}))
+
+
+MAX_OBJECTS = 12
+ACTION_POSITIONS = ("centre", "random")
+PAIRS = {"objects": f"(min, max) integers with 2 <= min <= max <= {MAX_OBJECTS}",
+         "object_size": "(min, max) fractions of the frame height with 0.03 <= min <= max <= 0.2"}
+
+# Named worlds: overrides of SynthConfig's defaults (sizes and seed are the caller's). See synth_world.
+WORLDS: dict[str, dict] = {
+    "demo": {},
+    "crowded": dict(vocabulary="large", objects=(6, 8), object_size=(0.06, 0.075), distractor_nouns="any",
+                    decoys="all", drift=2.0),
+    "long": dict(min_frames=20, max_frames=150, action_fraction=0.4, action_position="random", camera_motion=0.05,
+                 gaze_noise=2.0, gaze_on_target=0.7),
+    "lowres": dict(width=96, height=72, objects=(5, 6)),
+    "binding": dict(vocabulary="large", n_actions=15, objects=(4, 6), distractor_nouns="any", decoys="all",
+                    decoy_verbs="any", decoy_kind="action", min_frames=18, max_frames=261, median_frames=46,
+                    test_fraction=0.25),
+}
+WORLD_NOTES: dict[str, str] = {
+    "demo": "the original world: 3-4 objects of 4 nouns, one decoy, 11 actions, 24-72 frames",
+    "crowded": "6-8 small objects of 8 nouns (the target's noun may repeat), every distractor a decoy, "
+               "fast drift, 20 actions",
+    "long": "20-150 frames, the action 40 % of the clip at a random place, camera pan + shake, "
+            "gaze noise x2, 70 % of fixations on the target",
+    "lowres": "96x72, 5-6 objects",
+    "binding": "every object acts out one of the 15 actions (half share the label's verb or noun): only the "
+               "hand tells which one is the label; 18-261 frames (median 46)",
+}
+
+
+def synth_world(name: str, *, seed: int = 0, sessions: int | None = None, clips_per_session: int | None = None,
+                **overrides) -> SynthConfig:
+    """The SynthConfig of named world ``name`` (:data:`WORLDS`), with ``overrides`` (SynthConfig fields) on top.
+
+    ``sessions``/``clips_per_session`` default to SynthConfig's (6 × 12). Unknown name or field → ValueError.
+    """
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r}; the worlds are {', '.join(WORLDS)}")
+    known = {f.name for f in fields(SynthConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown SynthConfig field(s) {', '.join(unknown)}; "
+                         f"the fields are {', '.join(sorted(known))}")
+    sizes = {k: v for k, v in (("sessions", sessions), ("clips_per_session", clips_per_session)) if v is not None}
+    return replace(SynthConfig(), **{**WORLDS[name], "seed": seed, **sizes, **overrides})
 
 
 @dataclass(frozen=True)
@@ -153,14 +290,60 @@ def _ms_in_frame(rng: np.random.Generator, frame: int) -> int:
     return int(rng.integers(lo, hi + 1))
 
 
+def _actions(config: SynthConfig) -> tuple[tuple[str, str, float], ...]:
+    """The (verb, noun, relative frequency) actions this world draws from."""
+    actions = VOCABULARIES[config.vocabulary].actions
+    return actions if config.n_actions is None else actions[:config.n_actions]
+
+
+def _clip_length(rng: np.random.Generator, config: SynthConfig) -> int:
+    """Uniform in [min_frames, max_frames], or skewed around ``median_frames``.
+
+    Skewed: a two-piece log-normal with median ``median_frames``: half the clips below it, half above, each
+    side's σ putting 99 % of that side inside the range (the rest is redrawn), so a long tail of long clips.
+    """
+    lo, hi = config.min_frames, config.max_frames
+    if config.median_frames is None:
+        return int(rng.integers(lo, hi + 1))
+    m = config.median_frames
+    n = m
+    for _ in range(100):
+        z = abs(float(rng.normal()))
+        sigma = math.log(hi / m) if rng.random() < 0.5 else -math.log(m / lo)
+        n = round(m * math.exp(z * sigma / 2.326))
+        if lo <= n <= hi:
+            return n
+    return min(max(n, lo), hi)
+
+
+def _action_span(rng: np.random.Generator, config: SynthConfig, n: int) -> tuple[int, int]:
+    """(leading padding, action length) in frames of an n-frame clip.
+
+    Centred: padding round(n · (1 − fraction) / 2) on each side, at least 1 (exact rational arithmetic, so the
+    default 5/6 gives the released round(n / 12)). Random: the same length, placed anywhere with at least one
+    frame of padding on each side.
+    """
+    fraction = Fraction(config.action_fraction).limit_denominator(10**6)
+    pad = max(1, round(n * (1 - fraction) / 2))
+    length = n - 2 * pad
+    if length < 4:  # a very short action: keep 4 frames of it
+        pad = max(1, (n - 4) // 2)
+        length = n - 2 * pad
+    if config.action_position == "random" and n - length >= 2:
+        return int(rng.integers(1, n - length)), length
+    return pad, length
+
+
 def _plan(config: SynthConfig) -> list[_Session]:
     rng = np.random.default_rng([config.seed, 0])
     n_total = config.sessions * config.clips_per_session
+    actions = _actions(config)
+    secondary = VOCABULARIES[config.vocabulary].secondary
     # actions: every action at least twice when there is room (train and test), the rest by frequency
-    reps = 2 if n_total >= 2 * len(ACTIONS) else (1 if n_total >= len(ACTIONS) else 0)
-    order = [i for i in range(len(ACTIONS)) for _ in range(reps)]
-    weights = np.array([w for _, _, w in ACTIONS])
-    order += list(rng.choice(len(ACTIONS), size=n_total - len(order), p=weights / weights.sum()))
+    reps = 2 if n_total >= 2 * len(actions) else (1 if n_total >= len(actions) else 0)
+    order = [i for i in range(len(actions)) for _ in range(reps)]
+    weights = np.array([w for _, _, w in actions])
+    order += list(rng.choice(len(actions), size=n_total - len(order), p=weights / weights.sum()))
     order = [int(i) for i in rng.permutation(order)]
 
     sessions: list[_Session] = []
@@ -170,17 +353,15 @@ def _plan(config: SynthConfig) -> list[_Session]:
         cursor = int(rng.integers(24, 96))
         clips = []
         for c in range(config.clips_per_session):
-            verb, noun, _ = ACTIONS[order[k]]
+            verb, noun, _ = actions[order[k]]
             k += 1
-            n = int(rng.integers(config.min_frames, config.max_frames + 1))
-            pad = max(1, round(n / 12))  # 10 % of the action on each side: n = 1.2 · action
-            length = n - 2 * pad
+            n = _clip_length(rng, config)
+            pad, length = _action_span(rng, config, n)  # default: 10 % of the action on each side, n = 1.2 · action
             a0 = cursor + pad
             start_ms, end_ms = _ms_in_frame(rng, a0), _ms_in_frame(rng, a0 + length)
             clip = ClipName(name, start_ms, end_ms, cursor, cursor + n)
             nouns: tuple[str, ...] = (noun,)
-            second = {("Cut", "tomato"): "cutting board", ("Put", "tomato"): "bowl",
-                      ("Take", "salt/pepper"): "bowl"}.get((verb, noun))
+            second = secondary.get((verb, noun))
             if second and rng.random() < config.secondary_noun_rate:
                 nouns = (noun, second)
             clips.append(_Clip(s, c, clip, verb, nouns, (pad, pad + length)))
@@ -238,18 +419,32 @@ def _session_style(config: SynthConfig, s: _Session) -> dict:
     }
 
 
+def _clip_scene(config: SynthConfig, s: _Session, c: _Clip) -> ClipScene:
+    """Clip c's scene (its own random stream: the same whatever else the world holds). ``s.style`` must be set."""
+    rng = np.random.default_rng([config.seed, 2, s.index, c.index])
+    return make_scene(rng, verb=c.verb, noun=c.nouns[0], n_frames=c.name.n_frames, action=c.action_frames,
+                      width=config.width, height=config.height, counter_colour=s.style["counter"],
+                      skin=s.style["skin"], sleeve=s.style["sleeve"], extra_nouns=c.nouns[1:],
+                      knobs=config.scene_knobs)
+
+
 # ------------------------------------------------------------------------------------------------- gaze
-def _simulate_gaze(rng: np.random.Generator, s: _Session) -> dict[str, np.ndarray]:
+def _simulate_gaze(rng: np.random.Generator, s: _Session, config: SynthConfig = SynthConfig()) -> dict[str, np.ndarray]:
     """The wearer's gaze over the whole session at 30 Hz (normalised x, y; NaN where v2 loses the eye).
 
     Episodes: [blink] [untracked] saccade (1–4 samples, from the last point to the next focus) then a
-    fixation (3–12 samples) on a focus: in a clip the acted-on object (84 %), the hand (10 %) or another
-    object (6 %), or an out-of-frame point (session rate); between clips random points (look-around).
-    An episode ends where a clip starts or ends, so each clip's gaze begins with a look at its own scene.
-    Every point gets the session calibration offset, a per-fixation landing error (σ 0.012) and jitter
-    (σ 0.005). Then dropped samples (frames without a sample) and the no-gaze clips are removed.
+    fixation (3–12 samples) on a focus: in a clip the acted-on object (``gaze_on_target``, 84 %), the hand
+    (10 %) or another object (6 %), or an out-of-frame point (session rate); between clips random points
+    (look-around). An episode ends where a clip starts or ends, so each clip's gaze begins with a look at its
+    own scene. Every point gets the session calibration offset, a per-fixation landing error (σ 0.012) and
+    jitter (σ 0.005; saccades σ 0.01), all three times ``gaze_noise``. Then dropped samples (frames without a
+    sample) and the no-gaze clips are removed. Object and hand positions are in frame coordinates (camera
+    motion included), so the gaze follows what the pixels show.
     """
     st = s.style
+    p_target = config.gaze_on_target
+    p_hand = p_target + (1.0 - p_target) * 0.625  # the rest: hand : other object = 10 : 6
+    noise = config.gaze_noise
     n_frames = s.n_frames
     t0 = rng.uniform(0.005, 1.0 / GAZE_HZ)  # jitter below keeps t > 0
     n_est = int(n_frames / FPS * GAZE_HZ) + 2
@@ -316,23 +511,23 @@ def _simulate_gaze(rng: np.random.Generator, s: _Session) -> dict[str, np.ndarra
         else:
             r = rng.random()
             n_obj = len(s.clips[c].scene.objects)
-            if r < 0.84:
+            if r < p_target:
                 focus = ("obj", c, 0)
-            elif r < 0.94:
+            elif r < p_hand:
                 focus = ("hand", c)
             else:
                 focus = ("obj", c, int(rng.integers(1, n_obj)))
         n_sac = int(rng.integers(1, 5))
         n_fix = int(rng.integers(3, 13))
-        landing = rng.normal(0.0, 0.012, 2) + calib
+        landing = rng.normal(0.0, 0.012 * noise, 2) + calib
         end = min(k + n_sac + n_fix, int(next_change[k]))
         first = track(focus, int(frames[min(k + n_sac, n - 1)])) + landing
         for j in range(k, min(k + n_sac, end)):
             a = (j - k + 1) / (n_sac + 1)
-            p = (1 - a) * prev + a * first + rng.normal(0.0, 0.01, 2)
+            p = (1 - a) * prev + a * first + rng.normal(0.0, 0.01 * noise, 2)
             x[j], y[j], ev[j] = p[0], p[1], "Saccade"
         for j in range(k + n_sac, end):
-            p = track(focus, int(frames[j])) + landing + rng.normal(0.0, 0.005, 2)
+            p = track(focus, int(frames[j])) + landing + rng.normal(0.0, 0.005 * noise, 2)
             x[j], y[j], ev[j] = p[0], p[1], "Fixation"
             prev = p
         k = end
@@ -460,17 +655,14 @@ def write_synthetic_egtea(out: str | Path, config: SynthConfig, *, force: bool =
         s.style = _session_style(config, s)
         (clips_dir / s.name).mkdir(exist_ok=True)
         for c in s.clips:
-            rng = np.random.default_rng([config.seed, 2, s.index, c.index])
-            c.scene = make_scene(rng, verb=c.verb, noun=c.nouns[0], n_frames=c.name.n_frames,
-                                 action=c.action_frames, width=W, height=H, counter_colour=s.style["counter"],
-                                 skin=s.style["skin"], sleeve=s.style["sleeve"], extra_nouns=c.nouns[1:])
+            c.scene = _clip_scene(config, s, c)
             video = render_clip(c.scene)
             path = clips_dir / s.name / f"{c.name.name}.mp4"
             _write_mp4(path, video, config.qp)
             written.append(path)
             if config.frames:
                 written += _write_jpegs(frames_dir / c.name.name, video)
-        gaze = _simulate_gaze(np.random.default_rng([config.seed, 3, s.index]), s)
+        gaze = _simulate_gaze(np.random.default_rng([config.seed, 3, s.index]), s, config)
         n = len(gaze["t"])
         if n and 2 * n <= int(gaze["frame"][-1]):  # the official reader sizes its table 2 × samples
             raise RuntimeError(f"{s.name}: too few gaze samples for the official reader ({n})")
@@ -491,9 +683,10 @@ def write_synthetic_egtea(out: str | Path, config: SynthConfig, *, force: bool =
 
     # labels: ids ordered by frequency
     clips = [c for s in sessions for c in s.clips]
-    action_names = _ranked(Counter(c.action_name for c in clips), [f"{v} {n}" for v, n, _ in ACTIONS])
-    verb_names = _ranked(Counter(c.verb for c in clips), list(VERBS))
-    noun_names = _ranked(Counter(n for c in clips for n in c.nouns), [n.name for n in NOUNS])
+    vocab = VOCABULARIES[config.vocabulary]
+    action_names = _ranked(Counter(c.action_name for c in clips), [f"{v} {n}" for v, n, _ in vocab.actions])
+    verb_names = _ranked(Counter(c.verb for c in clips), list(vocab.verbs))
+    noun_names = _ranked(Counter(n for c in clips for n in c.nouns), [n.name for n in vocab.nouns])
     a_id = {n: i + 1 for i, n in enumerate(action_names)}
     v_id = {n: i + 1 for i, n in enumerate(verb_names)}
     n_id = {n: i + 1 for i, n in enumerate(noun_names)}
@@ -526,12 +719,14 @@ def write_synthetic_egtea(out: str | Path, config: SynthConfig, *, force: bool =
             "no_gaze": c.no_gaze, "target": objs[0], "objects": objs, "hand_centre": _r(c.scene.hand_centre),
             "hand_radius_px": round(c.scene.hand_radius_px, 3), "hand_colour": list(c.scene.skin),
         }
+        if c.scene.camera_px is not None:  # only with camera motion (keeps the original worlds' truth)
+            truth_clips[c.name.name]["camera_offset"] = _r(c.scene.camera_px / np.array([W, H]))
     truth_path = out / TRUTH_NAME
     new_files = sorted({str(p.relative_to(out)) for p in written} | {TRUTH_NAME})
     truth = {
         "generator": GENERATOR, "version": GENERATOR_VERSION, "seed": config.seed, "width": W, "height": H,
         "fps": FPS, "gaze_hz": GAZE_HZ, "gaze_resolution": [GAZE_W, GAZE_H], "frame_offset": 0,
-        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "config": config.to_json(),
         "vocabulary": {"actions": action_names, "verbs": verb_names, "nouns": noun_names},
         "sessions": truth_sessions, "clips": truth_clips, "files": new_files,
     }

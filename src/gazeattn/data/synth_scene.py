@@ -1,7 +1,7 @@
 """The synthetic kitchen: vocabulary, per-clip scene motion, and numpy rendering.
 
-A clip shows 3–4 objects (one per noun: each noun has its own shape and colour) on a textured counter,
-and a hand (skin-coloured blob with an arm from the bottom edge) acting on one of them:
+A clip shows 3–4 objects (by default one per noun: each noun has its own shape and colour) on a textured
+counter, and a hand (skin-coloured blob with an arm from the bottom edge) acting on one of them:
 
 - the **noun** is the object the hand touches; the hand is in contact with it through the whole action
   (it approaches during the leading padding, and for *Put* carries it in from the bottom edge);
@@ -11,6 +11,13 @@ and a hand (skin-coloured blob with an arm from the bottom edge) acting on one o
 
 Distractors drift slowly and jitter; one of them (the *decoy*) performs the motion of another verb with no
 hand, so motion alone does not give the label: the acted-on object is the one the hand touches.
+
+:class:`SceneKnobs` changes the difficulty (defaults: the scene above, draw for draw): the vocabulary
+(``"small"``: 4 nouns, 5 verbs, 11 actions; ``"large"``: 8 nouns of distinct shape and colour, 7 verbs,
+20 actions), the object count and size, whether distractors may share the target's noun, how many
+distractors are decoys and whether a decoy may perform the target's verb, the distractors' drift speed, and
+a head-mounted camera's motion (smooth pan + shake): everything on the counter, background included, moves
+by the camera offset in the frame; the arm's base stays at the wearer's body (the bottom edge).
 
 Coordinates: positions are normalised ``(x, y)`` in ``[0, 1]`` of the frame; normalised ``u`` maps to the
 continuous pixel coordinate ``u·W`` (pixel ``j`` covers ``[j, j+1)``), so the pixel holding a point is
@@ -56,8 +63,95 @@ ACTIONS: tuple[tuple[str, str, float], ...] = (
     ("Take", "salt/pepper", 0.3),
     ("Put", "salt/pepper", 0.25),
 )
-NOUN_BY_NAME = {n.name: n for n in NOUNS}
+SECONDARY_NOUNS: dict[tuple[str, str], str] = {("Cut", "tomato"): "cutting board", ("Put", "tomato"): "bowl",
+                                               ("Take", "salt/pepper"): "bowl"}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Nouns (shape + colour), verbs (motions), the (verb, noun, relative frequency) actions that occur, and the
+    second noun some actions may carry in their label (placed in the scene as a distractor)."""
+
+    nouns: tuple[NounSpec, ...]
+    verbs: tuple[str, ...]
+    actions: tuple[tuple[str, str, float], ...]
+    secondary: dict[tuple[str, str], str]
+
+    def noun(self, name: str) -> NounSpec:
+        return next(n for n in self.nouns if n.name == name)
+
+
+# the large vocabulary adds 4 nouns (each a new shape and colour, far from skin, sleeve and counter colours) and
+# two verbs; its first 15 actions already use every noun and verb
+LARGE_NOUNS: tuple[NounSpec, ...] = NOUNS + (
+    NounSpec("cheese", "triangle", (235, 200, 30), 1.05),
+    NounSpec("cucumber", "bar", (25, 180, 190), 1.05),
+    NounSpec("egg", "oval", (245, 240, 225), 0.95),
+    NounSpec("sponge", "cross", (230, 70, 170), 1.0),
+)
+LARGE_VERBS: tuple[str, ...] = VERBS + ("Move Around", "Compress")
+LARGE_ACTIONS: tuple[tuple[str, str, float], ...] = ACTIONS + (
+    ("Cut", "cucumber", 0.5),
+    ("Take", "egg", 0.45),
+    ("Compress", "sponge", 0.4),
+    ("Move Around", "cheese", 0.35),
+    ("Take", "cheese", 0.3),
+    ("Wash", "sponge", 0.3),
+    ("Move Around", "cutting board", 0.25),
+    ("Put", "cheese", 0.25),
+    ("Mix/Stir", "egg", 0.2),
+)
+VOCABULARIES: dict[str, Vocabulary] = {
+    "small": Vocabulary(NOUNS, VERBS, ACTIONS, SECONDARY_NOUNS),
+    "large": Vocabulary(LARGE_NOUNS, LARGE_VERBS, LARGE_ACTIONS,
+                        {**SECONDARY_NOUNS, ("Cut", "cucumber"): "cutting board", ("Put", "cheese"): "bowl",
+                         ("Mix/Stir", "egg"): "bowl"}),
+}
+NOUN_BY_NAME = {n.name: n for n in LARGE_NOUNS}
 SKIN = (222, 170, 138)
+CHOICES = {"vocabulary": tuple(VOCABULARIES), "distractor_nouns": ("others", "any"),
+           "decoy_verbs": ("others", "any"), "decoy_kind": ("motion", "action")}
+
+
+@dataclass(frozen=True)
+class SceneKnobs:
+    """How hard one clip's scene is. Defaults: the scene described in the module docstring, draw for draw.
+
+    - ``vocabulary``: ``"small"`` or ``"large"`` (:data:`VOCABULARIES`);
+    - ``objects``: (min, max) objects in the scene, target included;
+    - ``object_size``: (min, max) of the clip's base radius as a fraction of the frame height (each noun
+      scales it by its own size factor);
+    - ``distractor_nouns``: ``"others"`` (distractors never share the target's noun; nouns repeat only when
+      there are more objects than nouns) or ``"any"`` (drawn with replacement from every noun, the target's
+      included: which nouns are present no longer tells the label);
+    - ``decoys``: how many distractors perform a verb's motion without a hand (an int, or ``"all"``);
+    - ``decoy_verbs``: ``"others"`` (a decoy never performs the target's verb) or ``"any"``;
+    - ``decoy_kind``: ``"motion"`` (a decoy is a distractor doing some verb's motion) or ``"action"`` (a decoy
+      acts out another of the world's actions, its noun and its verb, without a hand; half of them share the
+      target's verb or noun where ``decoy_verbs``/``distractor_nouns`` allow it): then the set of
+      (noun, motion) pairs in the clip holds several of the world's actions and only the hand tells which one
+      is the label;
+    - ``n_actions``: the world uses the vocabulary's first N actions (None: all), for ``decoy_kind="action"``;
+    - ``drift``: multiplier on the distractors' drift speed and jitter;
+    - ``camera_motion``: amplitude of the camera's pan + shake, a fraction of the frame height (isotropic in
+      pixels); 0 = a still camera.
+    """
+
+    vocabulary: str = "small"
+    objects: tuple[int, int] = (3, 4)
+    object_size: tuple[float, float] = (0.085, 0.105)
+    distractor_nouns: str = "others"
+    decoys: int | str = 1
+    decoy_verbs: str = "others"
+    decoy_kind: str = "motion"
+    n_actions: int | None = None
+    drift: float = 1.0
+    camera_motion: float = 0.0
+
+    @property
+    def legacy_placement(self) -> bool:
+        """Few objects of the default size: the original whole-layout rejection sampling (keeps old worlds)."""
+        return self.objects[1] <= 4 and tuple(self.object_size) == (0.085, 0.105)
 
 
 @dataclass(frozen=True)
@@ -87,7 +181,9 @@ class ClipScene:
     arm_base: np.ndarray  # (T, 2) normalised: where the arm leaves the bottom edge
     skin: tuple[int, int, int]
     sleeve: tuple[int, int, int]
-    background: np.ndarray  # (H, W, 3) float32
+    background: np.ndarray  # (H, W, 3) float32, or (H + 2m, W + 2m, 3) with a moving camera
+    camera_px: np.ndarray | None = None  # (T, 2) camera offset in pixels (x, y): the world moves by it in the frame
+    margin_px: int = 0  # m: the background's border beyond the frame on every side
 
     @property
     def target(self) -> SceneObject:
@@ -135,6 +231,12 @@ def verb_motion(verb: str, t: np.ndarray, a0: int, a1: int, y0: float, aspect: f
     elif verb == "Wash":  # vertical shake
         f, a = rng.uniform(2.0, 3.0), rng.uniform(0.035, 0.05)
         d[:, 1] = env * a * np.sin(2 * np.pi * f * phase)
+    elif verb == "Move Around":  # slid sideways, once
+        a = rng.uniform(0.15, 0.25) * (1.0 if rng.random() < 0.5 else -1.0)
+        d[:, 0] = u * a * aspect
+    elif verb == "Compress":  # squeezed: the size pulses down and back
+        f, a = rng.uniform(1.5, 2.5), rng.uniform(0.2, 0.3)
+        scale = 1.0 - env * a * 0.5 * (1.0 - np.cos(2 * np.pi * f * phase))
     else:
         raise ValueError(f"unknown verb {verb!r}")
     return d, scale
@@ -149,6 +251,42 @@ def _place(rng: np.random.Generator, k: int, min_dist: float, aspect: float) -> 
         if dist.min() >= min_dist:
             return p
     return p  # crowded: accept the last draw
+
+
+def _place_sequential(rng: np.random.Generator, k: int, min_dist: float, aspect: float) -> np.ndarray:
+    """k resting positions placed one by one, each ``min_dist`` (units of H) from those before it; where no
+    candidate fits, the distance shrinks by 15 % (crowded scenes may overlap a little, never the target)."""
+    lo, hi = np.array([0.14, 0.16]), np.array([0.86, 0.55])
+    placed = np.empty((0, 2))
+    for _ in range(k):
+        dist = min_dist
+        while True:
+            cand = rng.uniform(lo, hi, (64, 2))
+            if not len(placed):
+                ok = np.ones(64, dtype=bool)
+            else:
+                delta = (cand[:, None] - placed[None]) * np.array([1.0 / aspect, 1.0])
+                ok = np.sqrt((delta ** 2).sum(-1)).min(axis=1) >= dist
+            if ok.any():
+                placed = np.concatenate([placed, cand[np.argmax(ok)][None]])
+                break
+            dist *= 0.85
+    return placed
+
+
+def camera_path(rng: np.random.Generator, n_frames: int, amplitude_px: float) -> np.ndarray:
+    """(T, 2) pixel offsets of a head-mounted camera: a smooth pan (two slow sinusoids per axis, 0.1–0.6 Hz)
+    plus shake (smoothed noise), scaled so that the largest |offset| on each axis is ``amplitude_px``."""
+    t = np.arange(n_frames) / FPS
+    out = np.zeros((n_frames, 2))
+    for axis in range(2):
+        f = rng.uniform(0.1, 0.6, 2)
+        ph = rng.uniform(0, 2 * np.pi, 2)
+        pan = np.sin(2 * np.pi * f[0] * t + ph[0]) + 0.5 * np.sin(2 * np.pi * f[1] * t + ph[1])
+        shake = np.convolve(rng.normal(0.0, 1.0, n_frames + 4), np.ones(5) / 5.0, mode="valid")
+        path = pan + 0.35 * shake / max(float(np.abs(shake).max()), 1e-9)
+        out[:, axis] = amplitude_px * path / max(float(np.abs(path).max()), 1e-9)
+    return out
 
 
 def _texture(rng: np.random.Generator, width: int, height: int, base: np.ndarray) -> np.ndarray:
@@ -170,18 +308,25 @@ def _texture(rng: np.random.Generator, width: int, height: int, base: np.ndarray
     return np.clip(tex, 0, 255).astype(np.float32)
 
 
-def _layout(rng, names, verb, decoy_verb, t, a0, a1, base_r, width, height):
-    """One draw of the objects' trajectories (target first) and the hand touching the target."""
+def _layout(rng, names, verb, decoy_verbs, t, a0, a1, base_r, width, height, knobs):
+    """One draw of the objects' trajectories (target first) and the hand touching the target.
+
+    Objects 1..len(decoy_verbs) are decoys (each performs its verb over a random window as long as the action).
+    """
     aspect = height / width
     n_frames = len(t)
-    rest = _place(rng, len(names), min_dist=3.0 * 0.11, aspect=aspect)
+    if knobs.legacy_placement:
+        rest = _place(rng, len(names), min_dist=3.0 * 0.11, aspect=aspect)
+    else:
+        rest = _place_sequential(rng, len(names), min_dist=3.5 * base_r / height, aspect=aspect)
     objects = []
     for i, name in enumerate(names):
         spec = NOUN_BY_NAME[name]
-        role = "target" if i == 0 else ("decoy" if i == 1 else "distractor")
-        drift = rng.normal(0.0, 0.012, 2) * np.array([aspect, 1.0])  # per second
+        role = "target" if i == 0 else ("decoy" if i <= len(decoy_verbs) else "distractor")
+        speed = 1.0 if i == 0 else knobs.drift
+        drift = rng.normal(0.0, 0.012, 2) * np.array([aspect, 1.0]) * speed  # per second
         centre = rest[i][None, :] + drift[None, :] * (t[:, None] - n_frames / 2) / FPS
-        centre = centre + rng.normal(0.0, 0.0015, (n_frames, 2)) * np.array([aspect, 1.0])
+        centre = centre + rng.normal(0.0, 0.0015, (n_frames, 2)) * np.array([aspect, 1.0]) * speed
         scale = np.ones(n_frames)
         motion = "drift"
         if role == "target":
@@ -191,9 +336,9 @@ def _layout(rng, names, verb, decoy_verb, t, a0, a1, base_r, width, height):
         elif role == "decoy":
             span = a1 - a0
             d0 = int(rng.integers(0, max(n_frames - span, 0) + 1))
-            d, scale = verb_motion(decoy_verb, t, d0, d0 + span, rest[i][1], aspect, rng)
+            d, scale = verb_motion(decoy_verbs[i - 1], t, d0, d0 + span, rest[i][1], aspect, rng)
             centre = centre + d
-            motion = decoy_verb
+            motion = decoy_verbs[i - 1]
         centre = np.clip(centre, 0.04, 0.96)
         colour = tuple(int(c) for c in np.clip(np.array(spec.colour) + rng.integers(-12, 13, 3), 0, 255))
         objects.append(SceneObject(name, spec.shape, colour, role, centre.astype(np.float64),
@@ -228,25 +373,49 @@ def _conflicts(objects, hand, hand_r, width, height) -> int:
 
 def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int, action: tuple[int, int],
                width: int, height: int, counter_colour: np.ndarray, skin: tuple[int, int, int],
-               sleeve: tuple[int, int, int], extra_nouns: tuple[str, ...] = ()) -> ClipScene:
+               sleeve: tuple[int, int, int], extra_nouns: tuple[str, ...] = (),
+               knobs: SceneKnobs = SceneKnobs()) -> ClipScene:
     """Simulate one clip: random object layout, the verb's motion on the touched object, distractors.
 
-    ``extra_nouns`` (a secondary noun of the label) are placed in the scene as distractors.
+    ``extra_nouns`` (a secondary noun of the label) are placed in the scene as distractors. ``knobs``: see
+    :class:`SceneKnobs` (the defaults draw exactly the random numbers of the original scene).
     """
+    vocab = VOCABULARIES[knobs.vocabulary]
     t = np.arange(n_frames, dtype=np.float64)
     a0, a1 = action
-    others = [s.name for s in NOUNS if s.name != noun and s.name not in extra_nouns]
-    n_obj = int(rng.integers(3, 5))  # 3 or 4 objects in all
-    rest_names = [str(x) for x in rng.permutation(others)]
+    all_nouns = [s.name for s in vocab.nouns]
+    others = [n for n in all_nouns if n != noun and n not in extra_nouns]
+    n_obj = int(rng.integers(knobs.objects[0], knobs.objects[1] + 1))  # objects in all, target included
+    n_rest = max(n_obj - 1 - len(extra_nouns), 0)
+    if knobs.distractor_nouns == "others":
+        rest_names = [str(x) for x in rng.permutation(others)]
+        if n_rest > len(rest_names):  # more objects than nouns: other nouns repeat, never the target's
+            rest_names += [str(x) for x in rng.choice(others, size=n_rest - len(rest_names))]
+    else:  # "any": the target's noun may appear again on a distractor
+        rest_names = [str(x) for x in rng.choice(all_nouns, size=n_rest)]
     names = ([noun] + list(extra_nouns) + rest_names)[:n_obj]
     if extra_nouns:  # the decoy (second object) should not be the secondary noun's object
         names = [names[0]] + names[2:] + [names[1]] if len(names) > 2 else names
-    base_r = rng.uniform(0.085, 0.105) * height
-    # the decoy does another verb's motion (no hand), the rest drift
-    decoy_verb = str(rng.choice([v for v in VERBS if v != verb]))
+    base_r = rng.uniform(*knobs.object_size) * height
+    # decoys do a verb's motion (no hand), the rest drift
+    pool = [v for v in vocab.verbs if v != verb] if knobs.decoy_verbs == "others" else list(vocab.verbs)
+    decoy_verbs = [str(rng.choice(pool))]
+    n_decoys = n_obj - 1 if knobs.decoys == "all" else min(int(knobs.decoys), n_obj - 1)
+    if n_decoys > 1:
+        decoy_verbs += [str(v) for v in rng.choice(pool, size=n_decoys - 1)]
+    decoy_verbs = decoy_verbs[:n_decoys]
+    if knobs.decoy_kind == "action":  # decoys act out other actions of the world (not the secondary noun's object)
+        actions = vocab.actions if knobs.n_actions is None else vocab.actions[:knobs.n_actions]
+        allowed = [(v, n) for v, n, _ in actions if (v, n) != (verb, noun)
+                   and (knobs.decoy_verbs == "any" or v != verb) and (knobs.distractor_nouns == "any" or n != noun)]
+        foils = [(v, n) for v, n in allowed if v == verb or n == noun]
+        for i in range(1, min(n_decoys, len(names) - len(extra_nouns)) + 1):
+            group = foils if foils and rng.random() < 0.5 else allowed
+            if group:
+                decoy_verbs[i - 1], names[i] = group[int(rng.integers(len(group)))]
     best = None
-    for _ in range(60):  # re-draw the layout until no other object touches the hand or the target
-        attempt = _layout(rng, names, verb, decoy_verb, t, a0, a1, base_r, width, height)
+    for _ in range(60 if knobs.legacy_placement else 200):  # re-draw until nothing touches the hand or the target
+        attempt = _layout(rng, names, verb, decoy_verbs, t, a0, a1, base_r, width, height, knobs)
         bad = _conflicts(*attempt, width, height)
         if best is None or bad < best[0]:
             best = (bad, attempt)
@@ -254,9 +423,21 @@ def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int,
             break
     objects, hand, hand_r = best[1]
     arm_base = np.stack([np.clip(hand[:, 0] + rng.uniform(0.08, 0.2), 0.0, 1.0), np.full(n_frames, 1.15)], axis=1)
-    background = _texture(rng, width, height, counter_colour)
-    return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand, float(hand_r), arm_base,
-                     skin, sleeve, background)
+    if knobs.camera_motion <= 0:
+        background = _texture(rng, width, height, counter_colour)
+        return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand, float(hand_r), arm_base,
+                         skin, sleeve, background)
+    # a moving camera: everything on the counter moves by the camera offset (the arm's base, at the wearer's
+    # body, does not); the counter is rendered with a margin and cropped per frame
+    amplitude = knobs.camera_motion * height
+    cam = camera_path(rng, n_frames, amplitude)
+    margin = int(np.ceil(amplitude)) + 2
+    shift = cam / np.array([width, height])
+    objects = [SceneObject(o.noun, o.shape, o.colour, o.role, o.centre + shift, o.radius_px, o.motion)
+               for o in objects]
+    background = _texture(rng, width + 2 * margin, height + 2 * margin, counter_colour)
+    return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand + shift, float(hand_r), arm_base,
+                     skin, sleeve, background, cam, margin)
 
 
 def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
@@ -270,6 +451,16 @@ def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np
     if shape == "bottle":  # tall ellipse
         a, b = 0.6 * r, 1.15 * r
         return a * (1.0 - np.sqrt((dx / a) ** 2 + (dy / b) ** 2))
+    if shape == "triangle":  # pointing up, inradius 0.7 r, centred on its centroid
+        return 0.7 * r - np.maximum(dy, np.maximum(-0.5 * dy - 0.866 * dx, -0.5 * dy + 0.866 * dx))
+    if shape == "bar":  # a long horizontal block
+        return np.minimum(1.35 * r - np.abs(dx), 0.42 * r - np.abs(dy))
+    if shape == "oval":  # wide ellipse
+        a, b = 1.15 * r, 0.75 * r
+        return b * (1.0 - np.sqrt((dx / a) ** 2 + (dy / b) ** 2))
+    if shape == "cross":  # a plus sign
+        ax, ay = np.abs(dx), np.abs(dy)
+        return np.maximum(np.minimum(1.1 * r - ax, 0.38 * r - ay), np.minimum(0.38 * r - ax, 1.1 * r - ay))
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -292,9 +483,27 @@ def _blend(frame: np.ndarray, cx: float, cy: float, extent: float, colour: np.nd
     patch += alpha * (colour - patch)
 
 
+def _counter(scene: ClipScene, i: int) -> np.ndarray:
+    """Frame i's counter (H, W, 3) float32: the background, or with a moving camera its bilinear crop at the offset."""
+    if scene.camera_px is None:
+        return scene.background.copy()
+    m = scene.margin_px
+    h, w = scene.background.shape[0] - 2 * m, scene.background.shape[1] - 2 * m
+    # frame pixel p shows counter point p - offset: the crop starts at m - offset
+    x0, y0 = m - scene.camera_px[i, 0], m - scene.camera_px[i, 1]
+    ix, iy = int(np.floor(x0)), int(np.floor(y0))
+    fx, fy = np.float32(x0 - ix), np.float32(y0 - iy)
+    b = scene.background
+    return ((1 - fy) * ((1 - fx) * b[iy:iy + h, ix:ix + w] + fx * b[iy:iy + h, ix + 1:ix + w + 1])
+            + fy * ((1 - fx) * b[iy + 1:iy + h + 1, ix:ix + w] + fx * b[iy + 1:iy + h + 1, ix + 1:ix + w + 1]))
+
+
+EXTENT = {"bar": 1.45}  # half-size of a shape's bounding box in units of r (1.3 for the others)
+
+
 def render_clip(scene: ClipScene) -> np.ndarray:
     """Render the clip: (T, H, W, 3) uint8 RGB. Draw order: counter, distractors, target, arm, hand."""
-    h, w = scene.background.shape[:2]
+    h, w = scene.background.shape[0] - 2 * scene.margin_px, scene.background.shape[1] - 2 * scene.margin_px
     out = np.empty((scene.n_frames, h, w, 3), dtype=np.uint8)
     skin = np.array(scene.skin, dtype=np.float32)
     sleeve = np.array(scene.sleeve, dtype=np.float32)
@@ -302,14 +511,15 @@ def render_clip(scene: ClipScene) -> np.ndarray:
     hr = scene.hand_radius_px
     arm_w = 0.55 * hr
     for i in range(scene.n_frames):
-        frame = scene.background.copy()
+        frame = _counter(scene, i)
         for obj in draw_order:
             cx, cy = obj.centre[i, 0] * w, obj.centre[i, 1] * h
             r = float(obj.radius_px[i])
             col = np.array(obj.colour, dtype=np.float32)
-            _blend(frame, cx, cy, 1.3 * r, col, lambda dx, dy, s=obj.shape, r=r: _signed_distance(s, dx, dy, r))
+            ext = EXTENT.get(obj.shape, 1.3) * r
+            _blend(frame, cx, cy, ext, col, lambda dx, dy, s=obj.shape, r=r: _signed_distance(s, dx, dy, r))
             # a darker rim keeps touching objects apart
-            _blend(frame, cx, cy, 1.3 * r, 0.6 * col,
+            _blend(frame, cx, cy, ext, 0.6 * col,
                    lambda dx, dy, s=obj.shape, r=r: _rim(_signed_distance(s, dx, dy, r)))
         hx, hy = scene.hand_centre[i, 0] * w, scene.hand_centre[i, 1] * h
         bx, by = scene.arm_base[i, 0] * w, scene.arm_base[i, 1] * h
