@@ -68,6 +68,38 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> 
     return out.clip(0, 255).astype(np.uint8)
 
 
+# 5×7 capitals for the few words pictures need ("NO ATTENTION"); a row per string, '#' = ink
+_GLYPHS = {
+    "A": (".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"),
+    "E": ("#####", "#....", "#....", "####.", "#....", "#....", "#####"),
+    "I": ("#####", "..#..", "..#..", "..#..", "..#..", "..#..", "#####"),
+    "N": ("#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#", "#...#"),
+    "O": (".###.", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."),
+    "T": ("#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#.."),
+    " ": (".....",) * 7,
+}
+
+
+def draw_label(image: np.ndarray, lines: list[str], colour=(255, 255, 255)) -> np.ndarray:
+    """Write capital ``lines`` (letters of ``_GLYPHS``) centred on the image, at the largest integer scale that fits
+    90 % of its width (at least 1 pixel per dot; longer lines are clipped)."""
+    h, w = image.shape[:2]
+    longest = max(len(line) for line in lines)
+    scale = max(1, int(0.9 * w) // (6 * longest))
+    line_h = 8 * scale
+    top = max(0, (h - line_h * len(lines)) // 2)
+    for k, line in enumerate(lines):
+        glyphs = [_GLYPHS[ch] for ch in line.upper()]  # KeyError: a letter without a glyph
+        left = max(0, (w - (6 * len(line) - 1) * scale) // 2)
+        for j, glyph in enumerate(glyphs):
+            for r, row in enumerate(glyph):
+                for c, dot in enumerate(row):
+                    if dot == "#":
+                        y, x = top + k * line_h + r * scale, left + (6 * j + c) * scale
+                        image[y:y + scale, x:x + scale] = colour
+    return image
+
+
 def tile(images: list[np.ndarray], columns: int, pad: int = 2) -> np.ndarray:
     """Arrange equally sized images in a grid with a dark gutter."""
     h, w = images[0].shape[:2]

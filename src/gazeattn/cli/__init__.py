@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
-from gazeattn.errors import DataError
+from gazeattn.errors import DataError, os_reason
 
 # name -> (module holding main(argv) -> int, one-line help). Imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("gazeattn.cli.weights", "model weights: convert Kinetics I3D, import reference checkpoints, inspect"),
     "prepare": ("gazeattn.cli.prepare", "extract RGB frames and optical flow (TV-L1) into the reference's frame folders"),
     "predict": ("gazeattn.cli.predict", "top-k actions and a gaze/attention overlay for a video"),
+    "study": ("gazeattn.cli.study", "run a grid of worlds × variants × seeds (resumable): means, 95 % CIs, paired tests"),
 }
 
 
@@ -50,6 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"gazeattn {name}: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # last resort: an OS failure no write site converted still gets one line, no traceback
+        print(f"gazeattn {name}: error: {_os_error_line(err)}", file=sys.stderr)
+        return 1
+
+
+def _os_error_line(err: OSError) -> str:
+    """``PATH: reason`` (``SRC -> DST: reason`` for a rename) from an OSError, or its text when it names no file."""
+    names = [os.fsdecode(f) if isinstance(f, (bytes, os.PathLike)) else str(f)
+             for f in (err.filename, err.filename2) if f is not None]
+    reason = os_reason(err)
+    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 def run() -> None:

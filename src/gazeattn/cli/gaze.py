@@ -3,7 +3,8 @@
     gazeattn gaze parse FILE [--compat official|clean] --out OUT.npy|OUT.csv
 
 writes the per-frame table (float32 columns x, y, type; row = session frame; see gazeattn.data.begaze) and
-prints a one-line summary. Outputs are written atomically (temporary file in the same folder, then os.replace).
+prints a one-line summary. Outputs are written atomically (temporary file in the same folder, then os.replace);
+an output that cannot be written is a one-line error naming it (exit 1), and leaves no file behind.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gazeattn.data.begaze import COMPAT_MODES, TYPE_NAMES, read_begaze_samples, clean_table, official_table
-from gazeattn.atomic import atomic_output
-from gazeattn.errors import DataError
+from gazeattn.data.begaze import COMPAT_MODES, TYPE_NAMES, read_begaze_table
+from gazeattn.atomic import atomic_output, prepare_output
+from gazeattn.errors import DataError, OutputError
 
 _OUT_SUFFIXES = (".npy", ".csv")
 
@@ -70,16 +71,14 @@ def _parse(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in _OUT_SUFFIXES:
         print(f"gazeattn gaze parse: error: --out must end in .npy or .csv, got {str(out)!r}", file=sys.stderr)
         return 2
-    if not out.parent.is_dir():
-        print(f"gazeattn gaze parse: error: output folder {str(out.parent)!r} does not exist", file=sys.stderr)
-        return 1
-    if not args.file.is_file():
-        print(f"gazeattn gaze parse: error: no such file {str(args.file)!r}", file=sys.stderr)
-        return 1
-    samples = read_begaze_samples(args.file)
-    table = official_table(samples) if args.compat == "official" else clean_table(samples)
+    if not out.parent.is_dir():  # parse writes into an existing folder only (a typo should not create folders)
+        what = f"{out.parent} is not a folder" if out.parent.exists() else f"the folder {out.parent} does not exist"
+        raise OutputError(out, f"cannot write: {what}")
+    prepare_output(out)  # a folder named OUT, a read-only folder: fail before parsing
+    gaze = read_begaze_table(args.file, compat=args.compat)  # DataError: missing, a folder, malformed
+    table = gaze.table
     _write_atomic(out, table)
-    print(summary(args.file, table, samples.version, args.compat))
+    print(summary(args.file, table, gaze.version, args.compat))
     return 0
 
 

@@ -18,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from gazeattn.atomic import prepare_output
 from gazeattn.predict import OVERLAY_SUFFIXES, TEST_GAZE, Prediction, load_predictor, write_overlay
 
 
@@ -46,6 +47,8 @@ def format_prediction(pred: Prediction) -> str:
     elif pred.n_frames < used:
         tail = f", padded from {pred.n_frames} by repeating the last frame"
     gaze = f", test gaze {pred.test_gaze}" if pred.gaze is not None else ", no gaze head"
+    if pred.gaze is not None and pred.attention is None:
+        gaze += ", no attention map (attention 'none': the classifier does not use the gaze)"
     lines = [f"{pred.video}: {n} window(s) of {pred.window_frames} frames ({pred.n_frames} frames{tail}){gaze}", ""]
     width = max(len("action"), *(len(r.name) for r in pred.top))
     lines.append(f"{'rank':>4}  {'label':>5}  {'action':<{width}}  probability")
@@ -67,6 +70,8 @@ def main(argv: list[str]) -> int:
         from gazeattn.errors import DataError
 
         raise DataError(args.video, "video not found" if not args.video.exists() else "not a file")
+    if args.overlay is not None:  # an unwritable overlay fails now, not after the model has run
+        prepare_output(args.overlay)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         predictor = load_predictor(args.checkpoint, test_gaze=args.test_gaze, batch_size=args.batch_size)
@@ -92,5 +97,6 @@ def main(argv: list[str]) -> int:
               f"{clip.frames}x{clip.crop}x{clip.crop} centre crops, short side {clip.short_side}")
         print(format_prediction(pred))
         if overlay is not None:
-            print(f"\noverlay: {overlay}")
+            note = " (gaze only: the attention panel says NO ATTENTION)" if pred.attention is None else ""
+            print(f"\noverlay: {overlay}{note}")
     return 0

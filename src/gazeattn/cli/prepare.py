@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from gazeattn.atomic import prepare_output
+
 from gazeattn.data.flow import (
     FLOW_METHODS,
     FlowUnavailable,
@@ -56,6 +58,7 @@ def main(argv: list[str]) -> int:
         except FlowUnavailable as err:
             print(f"gazeattn prepare: error: {err}", file=sys.stderr)
             return 2
+    prepare_output(args.out, folder=True)  # an unwritable FRAMES_ROOT fails before any work (one-line error)
     clips = list_clips(args.root)
     todo = [c for c in clips if not clip_done(args.out, c.stem, config.flow != "none")]
     print(f"{len(clips)} clips, {len(clips) - len(todo)} already done, {len(todo)} to prepare into {args.out}")

@@ -1,13 +1,36 @@
-"""`gazeattn synth OUT`: write a synthetic dataset in the exact EGTEA Gaze+ layout (see gazeattn.data.synth)."""
+"""`gazeattn synth OUT [--world NAME] [--knob value ...]`: write a synthetic dataset in the exact EGTEA Gaze+
+layout (see gazeattn.data.synth). A named world sets the difficulty knobs; each flag overrides one of them."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.data.synth import (ACTION_POSITIONS, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
+                                 write_synthetic_egtea)
+from gazeattn.data.synth_scene import CHOICES
+from gazeattn.errors import OutputError, output_error
+
+
+def _remove_partial(out: Path, *, existed: bool) -> None:
+    """Delete what a failed run wrote into ``out``, which was missing or empty before it (the folder itself only if
+    the run created it)."""
+    if not out.is_dir() or out.is_symlink():
+        return
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        try:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -20,24 +43,75 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _decoys(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'decoys must be a count or "all", got {text!r}') from None
+
+
+# flag dest -> SynthConfig field, for the knobs whose flag name differs from the field
+_FIELD = {"no_gaze_fraction": "no_gaze_clip_fraction", "actions": "n_actions"}
+_KNOBS = ("sessions", "clips_per_session", "min_frames", "max_frames", "median_frames", "no_gaze_fraction",
+          "test_fraction", "vocabulary", "actions", "objects", "object_size", "distractor_nouns", "decoys",
+          "decoy_verbs", "decoy_kind", "drift", "camera_motion", "gaze_noise", "gaze_on_target", "action_fraction",
+          "action_position")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = SynthConfig()
+    worlds = "\n".join(f"  {name:<9} {WORLD_NOTES[name]}" for name in WORLDS)
     p = argparse.ArgumentParser(
-        prog="gazeattn synth",
+        prog="gazeattn synth", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write a synthetic world in the EGTEA Gaze+ layout: H.264 clips, SMI BeGaze gaze files "
                     "(v1 for OP* sessions, v2 for P* sessions), label indices and split 1, and synth_truth.json "
-                    "with the true object positions. Same seed, same files.")
+                    "with the true object positions. Same seed, same files.",
+        epilog=f"named worlds (--world; every other flag overrides one knob of it):\n{worlds}\n"
+               "Knobs not given keep the world's value (the demo world: SynthConfig's defaults).")
     p.add_argument("out", type=Path, help="output folder (must be missing or empty unless --force)")
-    p.add_argument("--sessions", type=int, default=d.sessions, help=f"recording sessions (default {d.sessions})")
-    p.add_argument("--clips-per-session", type=int, default=d.clips_per_session,
-                   help=f"clips per session (default {d.clips_per_session})")
+    p.add_argument("--world", default="demo", choices=list(WORLDS), help="named world (default demo)")
+    p.add_argument("--sessions", type=int, help=f"recording sessions (default {d.sessions})")
+    p.add_argument("--clips-per-session", type=int, help=f"clips per session (default {d.clips_per_session})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--size", type=_size, default=(d.width, d.height), metavar="WxH",
+    p.add_argument("--size", type=_size, metavar="WxH",
                    help=f"clip size in pixels, even (default {d.width}x{d.height})")
-    p.add_argument("--min-frames", type=int, default=d.min_frames, help=f"shortest clip (default {d.min_frames})")
-    p.add_argument("--max-frames", type=int, default=d.max_frames, help=f"longest clip (default {d.max_frames})")
-    p.add_argument("--no-gaze-fraction", type=float, default=d.no_gaze_clip_fraction,
+    p.add_argument("--min-frames", type=int, help=f"shortest clip (default {d.min_frames})")
+    p.add_argument("--max-frames", type=int, help=f"longest clip (default {d.max_frames})")
+    p.add_argument("--median-frames", type=int,
+                   help="log-normal clip lengths with this median (default: uniform in [min, max])")
+    p.add_argument("--no-gaze-fraction", type=float,
                    help=f"share of clips whose frames get no gaze sample (default {d.no_gaze_clip_fraction})")
+    p.add_argument("--test-fraction", type=float, help=f"share of clips in the test split (default {d.test_fraction})")
+    p.add_argument("--vocabulary", choices=CHOICES["vocabulary"],
+                   help="small: 4 nouns, 5 verbs, 11 actions; large: 8 nouns, 7 verbs, 20 actions (default small)")
+    p.add_argument("--actions", type=int, metavar="N", help="keep the vocabulary's first N actions (default all)")
+    p.add_argument("--objects", type=int, nargs=2, metavar=("MIN", "MAX"),
+                   help=f"objects per scene, target included (default {d.objects[0]} {d.objects[1]})")
+    p.add_argument("--object-size", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help=f"object radius as a fraction of the frame height (default {d.object_size[0]} "
+                        f"{d.object_size[1]})")
+    p.add_argument("--distractor-nouns", choices=CHOICES["distractor_nouns"],
+                   help="others: distractors never share the target's noun (default); any: they may")
+    p.add_argument("--decoys", type=_decoys, metavar="N|all",
+                   help=f"distractors that perform a verb's motion without a hand (default {d.decoys})")
+    p.add_argument("--decoy-verbs", choices=CHOICES["decoy_verbs"],
+                   help="others: a decoy never performs the target's verb (default); any: it may")
+    p.add_argument("--decoy-kind", choices=CHOICES["decoy_kind"],
+                   help="motion: a decoy does some verb's motion (default); action: it acts out another of the "
+                        "world's actions (noun and verb)")
+    p.add_argument("--drift", type=float, help=f"multiplier on the distractors' drift (default {d.drift})")
+    p.add_argument("--camera-motion", type=float,
+                   help="camera pan + shake amplitude, fraction of the frame height (default 0: still)")
+    p.add_argument("--gaze-noise", type=float,
+                   help=f"multiplier on gaze landing error and jitter (default {d.gaze_noise})")
+    p.add_argument("--gaze-on-target", type=float,
+                   help=f"share of in-clip fixations on the acted-on object (default {d.gaze_on_target})")
+    p.add_argument("--action-fraction", type=float,
+                   help=f"the action's share of the clip (default {d.action_fraction:.4f} = 1/1.2)")
+    p.add_argument("--action-position", choices=ACTION_POSITIONS,
+                   help="centre (default, as released) or random (anywhere in the clip)")
     p.add_argument("--frames", action="store_true",
                    help="also write the reference's frame folders images_rgb/<clip>/%%04d.jpg")
     p.add_argument("--force", action="store_true",
@@ -45,23 +119,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def config_from_args(args: argparse.Namespace) -> SynthConfig:
+    """The SynthConfig the parsed flags ask for: the named world, then every flag given (ValueError if invalid)."""
+    overrides = {_FIELD.get(k, k): getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
+    if args.size is not None:
+        overrides["width"], overrides["height"] = args.size
+    if args.frames:
+        overrides["frames"] = True
+    return synth_world(args.world, seed=args.seed, **overrides)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = SynthConfig(sessions=args.sessions, clips_per_session=args.clips_per_session, seed=args.seed,
-                             width=args.size[0], height=args.size[1], min_frames=args.min_frames,
-                             max_frames=args.max_frames, frames=args.frames,
-                             no_gaze_clip_fraction=args.no_gaze_fraction)
+        config = config_from_args(args)
     except ValueError as err:
         print(f"gazeattn synth: error: {err}", file=sys.stderr)
         return 2
-    print(f"config: {config}")
+    print(f"world: {args.world}; config: {config}")
     start = time.perf_counter()
+    existed = args.out.exists()
+    fresh = not existed or (args.out.is_dir() and not any(args.out.iterdir()))
     try:
         s = write_synthetic_egtea(args.out, config, force=args.force)
     except FileExistsError as err:
         print(f"gazeattn synth: error: {err}", file=sys.stderr)
         return 1
+    except (OSError, OutputError) as err:  # read-only or full disk: one line naming the file, no partial world
+        where = getattr(err, "filename", None) or getattr(err, "path", None) or args.out
+        if fresh:
+            _remove_partial(args.out, existed=existed)
+        note = "nothing was left behind" if fresh else "the folder was not empty before: what was written is kept"
+        raise output_error(where, err, note=note) from err
     seconds = time.perf_counter() - start
     print(f"wrote {s.root} in {seconds:.1f} s: {s.n_sessions} sessions, {s.n_clips} clips "
           f"({s.n_train} train / {s.n_test} test), {s.n_actions} actions, {s.n_verbs} verbs, {s.n_nouns} nouns, "

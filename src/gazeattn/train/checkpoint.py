@@ -20,6 +20,7 @@ carry both); a corrupt or incomplete checkpoint is reported with a warning and t
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -33,9 +34,9 @@ import torch
 
 from gazeattn.atomic import fsync_path, write_text_atomic
 
-from gazeattn.errors import DataError
+from gazeattn.errors import DataError, OutputError, output_error
 from gazeattn.models import GazeAttentionModel
-from gazeattn.models.weights import load_model, save_model
+from gazeattn.models.weights import load_model, save_model, unsafe_pickle_reason
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,23 @@ MODEL_FILE, STATE_FILE, META_FILE = "model.safetensors", "state.pt", "meta.json"
 
 class CheckpointError(DataError):
     pass
+
+
+class CheckpointWriteError(OutputError):
+    """A checkpoint could not be written (disk full, permissions): names the file and the last good checkpoint."""
+
+
+def _last_good(run_dir: str | Path) -> str:
+    """Which checkpoint ``latest`` names (the one --resume continues from), for messages about a failed write."""
+    latest = checkpoint_root(run_dir) / "latest"
+    try:
+        text = _read_pointer(latest)
+    except OSError:
+        text = ""
+    named = checkpoint_root(run_dir) / text if text and _POINTER.match(text) else None
+    if named is None or not named.is_dir():
+        return "no checkpoint has been written yet"
+    return f"the last good checkpoint is {named} (checkpoints/latest names it; --resume continues from it)"
 
 
 def sha256_file(path: Path) -> str:
@@ -94,37 +112,52 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
 
     Order: files into a hidden temp folder (each flushed to disk), meta.json last with their SHA-256, the folder
     renamed to ``step_NNNNNNN``, then ``latest`` replaced. A kill or an exception anywhere leaves ``latest``
-    naming the previous complete checkpoint, or the new one once it is complete; never a partial one."""
+    naming the previous complete checkpoint, or the new one once it is complete; never a partial one.
+
+    A write that fails (disk full, permissions) raises :class:`CheckpointWriteError` naming the file being
+    written and the last good checkpoint, which ``latest`` still names."""
     root = checkpoint_root(run_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(root)
     name = f"step_{step:07d}"
     final = root / name
     tmp = root / f".{name}.tmp{os.getpid()}"
-    tmp.mkdir()
+    writing = root  # the file being written, as the user will find it (never the temporary name)
     try:
-        save_model(model, tmp / MODEL_FILE)
-        fsync_path(tmp / MODEL_FILE)
-        with open(tmp / STATE_FILE, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        meta = {**meta, "format": FORMAT, "step": step,
-                "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
-        write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2))
-        fsync_path(tmp)
-        if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
-            trash = root / f".{name}.old{os.getpid()}"
-            os.replace(final, trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_path(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    write_text_atomic(root / "latest", name + "\n")
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(root)
+        tmp.mkdir()
+        try:
+            writing = final / MODEL_FILE
+            save_model(model, tmp / MODEL_FILE)
+            fsync_path(tmp / MODEL_FILE)
+            writing = final / STATE_FILE
+            buffer = io.BytesIO()  # serialised in memory first: a failed write is then a plain OSError (ENOSPC),
+            torch.save(state, buffer)  # not torch's "unexpected pos" RuntimeError
+            with open(tmp / STATE_FILE, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            del buffer
+            writing = final / META_FILE
+            meta = {**meta, "format": FORMAT, "step": step,
+                    "sha256": {MODEL_FILE: sha256_file(tmp / MODEL_FILE), STATE_FILE: sha256_file(tmp / STATE_FILE)}}
+            write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2))
+            fsync_path(tmp)
+            writing = final
+            if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
+                trash = root / f".{name}.old{os.getpid()}"
+                os.replace(final, trash)
+                os.replace(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+            fsync_path(root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        writing = root / "latest"
+        write_text_atomic(root / "latest", name + "\n")
+    except (OSError, OutputError) as err:
+        raise CheckpointWriteError(writing, output_error(writing, err).reason + "; " + _last_good(run_dir)) from err
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         if old != final:  # hidden first, then deleted: a kill mid-deletion leaves no half folder under a step name
             doomed = root / f".{old.name}.del{os.getpid()}"
@@ -180,21 +213,38 @@ class LoadedCheckpoint:
     meta: dict[str, Any]
 
 
+_POINTER = re.compile(r"^step_\d+$")
+
+
+def _read_pointer(latest: Path) -> str:
+    """The first line of ``latest`` (at most 256 bytes read: the file may be anything)."""
+    with open(latest, "rb") as f:
+        raw = f.read(256)
+    return raw.decode("utf-8", errors="replace").strip()
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` escaped (repr) and cut to about ``limit`` characters: safe to print whatever the file held."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
 def _candidates(run_dir: Path) -> list[Path]:
     """The checkpoint ``latest`` names first, then the others newest first."""
     ordered = list(reversed(list_checkpoints(run_dir)))
     latest = checkpoint_root(run_dir) / "latest"
     if latest.is_file():
         try:
-            text = latest.read_text(encoding="utf-8", errors="replace").strip()
+            text = _read_pointer(latest)
         except OSError:
             text = ""
-        named = checkpoint_root(run_dir) / text
-        if text and named in ordered:
+        named = checkpoint_root(run_dir) / text if _POINTER.match(text) else None
+        if named is not None and named in ordered:
             ordered.remove(named)
             ordered.insert(0, named)
         elif ordered:
-            log.warning("%s names %r, which is not a checkpoint folder; trying the newest folders", latest, text)
+            log.warning("%s names %s, which is not a checkpoint folder; trying the newest folders", latest,
+                        _shown(text))
     return ordered
 
 
@@ -204,7 +254,7 @@ def load_checkpoint(path: str | Path, *, with_state: bool = True) -> LoadedCheck
     path = Path(path)
     meta = verify_checkpoint(path)
     try:
-        model = load_model(path / MODEL_FILE)
+        model = load_model(path / MODEL_FILE, checked_by_meta=True)
     except (DataError, ValueError, RuntimeError) as err:
         raise CheckpointError(path / MODEL_FILE, f"cannot be loaded: {err}") from err
     state: dict[str, Any] = {}
@@ -212,7 +262,7 @@ def load_checkpoint(path: str | Path, *, with_state: bool = True) -> LoadedCheck
         try:
             state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-            raise CheckpointError(path / STATE_FILE, f"cannot be read safely: {err}") from err
+            raise CheckpointError(path / STATE_FILE, f"cannot be read safely: {unsafe_pickle_reason(err)}") from err
         if not isinstance(state, dict):
             raise CheckpointError(path / STATE_FILE, f"holds a {type(state).__name__}, not a training state dict")
     return LoadedCheckpoint(path, model, state, meta)
@@ -224,9 +274,8 @@ def load_latest(run_dir: str | Path, *, with_state: bool = True) -> LoadedCheckp
     for path in _candidates(run_dir):
         try:
             return load_checkpoint(path, with_state=with_state)
-        except DataError as err:
+        except DataError as err:  # reported once, on stderr (logging)
             log.warning("checkpoint %s is unusable (%s); trying the previous one", path, err)
-            print(f"warning: checkpoint {path} is unusable ({err}); trying the previous one")
     return None
 
 
