@@ -84,16 +84,21 @@ def test_check_names_a_bad_split_line(world, tmp_path, capsys):
 def test_demo_small_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--steps", "3", "--sessions", "3", "--clips-per-session", "6",
-            "--models", "gaze-direct", "i3d", "--workers", "0"]
+            "--seeds", "0", "1", "--jobs", "1"]
     assert main(argv) == 0
     text = (out / "report.md").read_text()
-    for model in ("gaze-direct", "i3d"):
-        assert f"| {model} |" in text or f"| {model}" in text
-        result = json.loads((out / "runs" / model / "eval.json").read_text())
-        assert 0 <= result["mean_class_accuracy"] <= 100
-    assert (out / "overlays" / "gaze-direct.png").is_file() and (out / "overlays" / "measured_gaze.png").is_file()
+    for cell in ("direct", "gumbel", "i3d"):
+        assert f"| `{cell}` |" in text
+        for seed in (0, 1):
+            result = json.loads((out / "study" / "runs" / "demo" / cell / f"s{seed}" / "eval.json").read_text())
+            assert 0 <= result["mean_class_accuracy"] <= 100
+            if cell != "i3d":  # both gaze cells use the same head
+                assert result["study"]["config"]["model"]["attention"] == "glimpse"
+    assert "beats i3d" in text or "trails i3d" in text or "includes 0" in text
+    assert (out / "overlays" / "direct.png").is_file() and (out / "overlays" / "measured_gaze.png").is_file()
     printed = capsys.readouterr().out
-    assert "gaze-direct" in printed and "report:" in printed
-    # a rerun reuses the world and the finished runs
+    assert "direct" in printed and "report:" in printed
+    # a rerun reuses the worlds and the finished runs
     assert main(argv) == 0
-    assert "reusing the finished run" in capsys.readouterr().out
+    assert "report:" in capsys.readouterr().out
+    assert all(r["status"] == "reused" for r in json.loads((out / "study" / "study.json").read_text())["runs"])

@@ -45,16 +45,43 @@ def test_every_clip_decodes_and_every_gaze_row_maps(world):
             assert item["rgb"].shape == (3, 24, 64, 64) and item["rgb"].dtype == torch.float32
             assert -1.0 <= item["rgb"].min() and item["rgb"].max() <= 1.0
             assert item["gaze_target"].shape == (3, 4, 4)
-            # gaze rows: clip frame f <-> session frame start_frame + start + f, centre crop mapping
+            # gaze rows: clip frame f <-> session frame start_frame + start + f, centre crop mapping; frames past
+            # the clip's end (padding) repeat its last frame
             entry = ds.entries[item["clip_index"]]
             table = parse_begaze(layout.gaze_path(entry.clip.session))
-            frames = entry.clip.start_frame + item["start"] + np.arange(24)
+            frames = entry.clip.start_frame + item["start"] + np.minimum(np.arange(24), entry.clip.n_frames - 1)
             rows = table[np.minimum(frames, len(table) - 1)]
             rows[frames >= len(table)] = 0
             assert np.array_equal(item["gaze_type"].numpy(), rows[:, 2].astype(np.int64))
             w, h, x0, y0, cw, ch, flip = item["crop"].tolist()
             plan = CropFlip(w, h, x0, y0, cw, ch, bool(flip))
             assert np.allclose(item["gaze_xy"].numpy(), plan.points(rows[:, :2]), atol=1e-6)
+
+
+def test_padded_frames_of_short_clips_repeat_the_last_frames_gaze(world):
+    """A clip shorter than the window repeats its last frame: its pixels and its gaze (x, y and type). Regression:
+    the padded frames' gaze used to be read from the session frames after the clip's end."""
+    cfg = ClipConfig(frames=64, crop=64, short_side=72, train_short_side=(72, 88), strides=(8, 16, 16))
+    layout = EgteaLayout(world)
+    ds = EgteaClips(layout, layout.read_split(1, "test"), cfg, train=False)
+    differs_from_session = 0
+    for i in range(len(ds)):
+        item = ds[i]
+        clip = ds.entries[item["clip_index"]].clip
+        n = clip.n_frames
+        assert n < 64 and item["start"] == 0
+        rgb, xy, types = item["rgb"], item["gaze_xy"].numpy(), item["gaze_type"].numpy()
+        assert (rgb[:, n:] == rgb[:, n - 1 : n]).all()  # the pixels: the last frame, repeated
+        assert (xy[n:] == xy[n - 1]).all() and (types[n:] == types[n - 1]).all()  # so is the gaze
+        table = parse_begaze(layout.gaze_path(clip.session))
+        rows = table[clip.start_frame + np.arange(n)]
+        assert np.array_equal(types[:n], rows[:, 2].astype(np.int64))  # real frames: their own rows
+        w, h, x0, y0, cw, ch, flip = item["crop"].tolist()
+        plan = CropFlip(w, h, x0, y0, cw, ch, bool(flip))
+        assert np.allclose(xy[:n], plan.points(rows[:, :2]), atol=1e-6)
+        after = table[clip.start_frame + n : clip.start_frame + 64]  # what the session shows after the clip
+        differs_from_session += bool(len(after)) and not np.allclose(plan.points(after[:, :2]), xy[n : n + len(after)])
+    assert differs_from_session >= 1  # the case the fix is about does occur here
 
 
 def test_training_windows_are_random_and_reproducible(world):

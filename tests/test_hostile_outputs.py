@@ -75,11 +75,11 @@ def immutable(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """An empty 1 MiB tmpfs (skipped where mount is not allowed: the *_injected tests cover ENOSPC without one)."""
+    """An empty 2 MiB tmpfs (skipped where mount is not allowed: the *_injected tests cover ENOSPC without one)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
     if shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (test_disk_full_*_injected covers ENOSPC without one)")
     try:
         yield mnt

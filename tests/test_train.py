@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from safetensors.torch import load_file
 from gazeattn.cli import main
 from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.train.config import MODELS, apply_overrides, load_toml, preset
-from gazeattn.train.engine import learning_rate
+from gazeattn.train.optim import learning_rate
 
 SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
          "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
@@ -171,7 +172,10 @@ def test_torchrun_two_processes_train_and_evaluate(world, tmp_path, capsys):
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(torchrun), "--nproc_per_node=2", "--master_port", str(29500 + os.getpid() % 1000), "-m", "gazeattn",
+    with socket.socket() as probe:  # a port that is free now (a fixed one may be taken by another run)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [str(torchrun), "--nproc_per_node=2", "--master_port", str(port), "-m", "gazeattn",
            "train", "--data", str(world), "--out", str(out), "--steps", "4", "--eval", *SMALL]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

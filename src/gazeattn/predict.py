@@ -14,7 +14,8 @@ logits per slot, a relaxed map).
 
 Only RGB models run on a bare video: two-stream and flow models need optical-flow frames (``gazeattn prepare``),
 which a single mp4 has not, and are refused with an error saying so. Models with ``attention="none"`` have no
-gaze head: they predict actions, with no gaze or attention maps.
+attention map: without a gaze head (``i3d``) they predict actions only; with one (``gaze-aux``) they report the
+gaze distribution, and the overlay's attention panel is marked "NO ATTENTION".
 
 Checkpoints: ``model.safetensors`` (our format, the model config in its header) or a checkpoint folder holding it
 and ``meta.json`` (``{"class_names": [...], "clip": {ClipConfig fields}}``; a run folder follows its
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,7 +37,7 @@ import av
 import numpy as np
 import torch
 
-from gazeattn.data.dataset import ClipConfig, window_starts
+from gazeattn.data.dataset import ClipConfig, resize_args, window_starts
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.transforms import center_crop, to_unit_range
 from gazeattn.data.video import probe_video, read_video_frames
@@ -46,10 +46,11 @@ from gazeattn.inference import predicted_gaze_map
 from gazeattn.train.checkpoint import resolve_checkpoint, sha256_file
 from gazeattn.models import GazeAttentionModel
 from gazeattn.models.weights import load_model
-from gazeattn.viz import draw_cell, heatmap_overlay, save_png, tile
+from gazeattn.atomic import atomic_output
+from gazeattn.viz import draw_cell, draw_label, heatmap_overlay, save_png, tile
 
 __all__ = ["TEST_GAZE", "OVERLAY_SUFFIXES", "Ranked", "Prediction", "Predictor", "load_predictor",
-           "deterministic_gaze", "overlay_frames", "contact_sheet", "write_overlay"]
+           "deterministic_gaze", "overlay_frames", "contact_sheet", "write_overlay", "no_attention_panel"]
 
 TEST_GAZE = ("argmax", "expectation")
 OVERLAY_SUFFIXES = (".gif", ".mp4", ".png")
@@ -86,7 +87,8 @@ class Prediction:
     test_gaze: str
     gaze: np.ndarray | None  # (W, T', H', W') q: per-slot softmax of the gaze logits; None without a gaze head
     gaze_z: np.ndarray | None  # (W, T', H', W') the z the classifier used (one-hot or q)
-    attention: np.ndarray | None  # (W, T', H', W') min2021: sigmoid(FC(z)); li2018: z (its pooling weights)
+    attention: np.ndarray | None  # (W, T', H', W') min2021: sigmoid(FC(z)); li2018: z (its pooling weights);
+    # None for attention "none" (no gaze head, or gaze-aux's head that the classifier does not use)
     frames: np.ndarray | None  # (W, T, crop, crop, 3) uint8, the centre crops the model saw (None if not kept)
     t_stride: int  # frames per gaze slot
 
@@ -126,6 +128,7 @@ class Prediction:
             "n_frames": self.n_frames,
             "test_gaze": self.test_gaze if self.gaze is not None else None,
             "grid": list(self.grid) if self.grid is not None else None,
+            "attention_map": self.attention is not None,
         }
 
 
@@ -188,10 +191,11 @@ def load_predictor(checkpoint: str | Path, *, test_gaze: str = "argmax", batch_s
             raise DataError(meta_path, f"cannot read checkpoint metadata: {err}") from err
         if not isinstance(meta, dict):
             raise DataError(meta_path, "checkpoint metadata must be a JSON object")
-        digest = (meta.get("sha256") or {}).get(MODEL_FILE)
-        if digest is not None and sha256_file(model_path) != digest:
-            raise DataError(model_path, f"checksum does not match {meta_path.name} (corrupt checkpoint)")
-    model = load_model(model_path)  # WeightsError (a DataError) names the file
+    digest = (meta.get("sha256") or {}).get(MODEL_FILE) if isinstance(meta.get("sha256"), Mapping) else None
+    if digest is not None and sha256_file(model_path) != digest:
+        raise DataError(model_path, f"checksum does not match {meta_path.name} (corrupt checkpoint)")
+    # the tensors' own SHA-256 (in the file's header) is verified too: WeightsError (a DataError) names the file
+    model = load_model(model_path, checked_by_meta=digest is not None)
     _require_rgb(model, model_path)
 
     notes = []
@@ -265,7 +269,7 @@ class Predictor:
         t, crop = self.clip.frames, self.clip.crop
         windows, starts = [], []
         for start in window_starts(info.n_frames, t):
-            frames = read_video_frames(path, start, t, short_side=self.clip.short_side)  # (n, H, W, 3), n <= T
+            frames = read_video_frames(path, start, t, **resize_args(self.clip, self.clip.short_side))  # (n, H, W, 3)
             if len(frames) == 0:
                 if not starts:
                     raise DataError(path, "no frame could be decoded")
@@ -302,8 +306,9 @@ class Predictor:
                 zs.append(z.cpu())
                 if model.config.attention == "min2021":
                     attn.append(model.attention_map(z).float().cpu())  # (B, T', H', W')
-                else:  # li2018 pools x5 with z itself
+                elif model.config.attention == "li2018":  # li2018 pools x5 with z itself
                     attn.append(z.cpu())
+                # attention "none" (gaze-aux): the classifier ignores z, there is no attention map
                 z = z.to(x5.dtype)
             logits.append(model.classify(z, x5).float().cpu())  # (B, C)
         window_logits = torch.cat(logits).double()  # (W, C)
@@ -311,7 +316,7 @@ class Predictor:
         k = min(int(top), len(probs))
         order = np.argsort(-probs, kind="stable")[:k]
         ranked = tuple(Ranked(int(c), self.class_names[c], float(probs[c])) for c in order)
-        cat = (lambda xs: torch.cat(xs).numpy()) if self.has_gaze else (lambda xs: None)
+        cat = lambda xs: torch.cat(xs).numpy() if xs else None  # noqa: E731
         return Prediction(
             video=Path(video), class_names=tuple(self.class_names), probabilities=probs,
             window_logits=window_logits.numpy(), top=ranked, starts=tuple(starts), window_frames=self.clip.frames,
@@ -322,16 +327,26 @@ class Predictor:
 
 # -- pictures ---------------------------------------------------------------------------------------------------
 
+def no_attention_panel(frame: np.ndarray) -> np.ndarray:
+    """The attention panel of a model without attention: the frame greyed and darkened, "NO ATTENTION" written."""
+    grey = (frame.astype(np.float32).mean(-1, keepdims=True) * 0.35).astype(np.uint8)
+    return draw_label(np.repeat(grey, 3, axis=-1), ["NO", "ATTENTION"], colour=(255, 255, 255))
+
+
 def _panels(pred: Prediction, w: int, i: int, cells: np.ndarray, gutter: int) -> np.ndarray:
-    """Window w, frame i: [frame + gaze q (red) | frame + attention (red)], the argmax cell outlined in both."""
+    """Window w, frame i: [frame + gaze q (red) | frame + attention (red)], the argmax cell outlined in both; a
+    model without attention gets :func:`no_attention_panel` on the right."""
     frame = pred.frames[w, i]  # type: ignore[index]
     _, gh, gw = pred.gaze.shape[1:]  # type: ignore[union-attr]
     slot = min(i // pred.t_stride, pred.gaze.shape[1] - 1)  # type: ignore[union-attr]
     left = heatmap_overlay(frame, pred.gaze[w, slot], alpha=0.6)  # type: ignore[index]
-    a = pred.attention[w, slot].astype(np.float64)  # type: ignore[index]
-    right = heatmap_overlay(frame, a - a.min(), alpha=0.6)  # min-max: relative attention within the slot
-    for panel in (left, right):
-        draw_cell(panel, int(cells[w, slot]), (gh, gw), colour=CELL_COLOUR)
+    draw_cell(left, int(cells[w, slot]), (gh, gw), colour=CELL_COLOUR)
+    if pred.attention is None:
+        right = no_attention_panel(frame)
+    else:
+        a = pred.attention[w, slot].astype(np.float64)
+        right = heatmap_overlay(frame, a - a.min(), alpha=0.6)  # min-max: relative attention within the slot
+        draw_cell(right, int(cells[w, slot]), (gh, gw), colour=CELL_COLOUR)
     h = frame.shape[0]
     sep = np.full((h, gutter, 3), 255, np.uint8)
     return np.concatenate([left, sep, right], axis=1)
@@ -346,7 +361,8 @@ def _require_maps(pred: Prediction) -> None:
 
 def overlay_frames(pred: Prediction, *, gutter: int = 4) -> np.ndarray:
     """Every frame the model saw as uint8 (N, crop, 2·crop + gutter, 3): left the gaze distribution q of the frame's
-    slot (each slot normalised by its maximum), right the attention map (min-max normalised per slot)."""
+    slot (each slot normalised by its maximum), right the attention map (min-max normalised per slot), or
+    :func:`no_attention_panel` for a model without attention."""
     _require_maps(pred)
     cells = pred.gaze_cells()
     n_windows, t = pred.frames.shape[:2]  # type: ignore[union-attr]
@@ -407,12 +423,6 @@ def write_overlay(pred: Prediction, path: str | Path, *, fps: float | None = Non
     if suffix == ".png":
         return save_png(path, contact_sheet(pred))
     frames = overlay_frames(pred)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{suffix}")
-    try:
+    with atomic_output(path, durable=False) as tmp:  # an unwritable path: OutputError naming it, no partial file
         _write_video(tmp, frames, fps if fps is not None else pred.fps)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -91,10 +91,12 @@ def coordinate_candidates(z_star: Tensor, grid: tuple[int, int, int]) -> Tensor:
 
 
 def copy_losses(model: GazeAttentionModel, z: Tensor, x5: Tensor, labels: Tensor) -> Tensor:
-    """The reference's way: x5 copied per candidate, one classify over the (B·M) stack. (B, M) losses."""
+    """The reference's way: x5 copied per candidate, the head run on the (B·M) stack without dropout (as
+    candidates are scored). (B, M) losses."""
     b, m = z.shape[:2]
     x5_rep = x5.unsqueeze(1).expand(b, m, *x5.shape[1:]).reshape(b * m, *x5.shape[1:])  # (B·M, C5, T', H', W')
-    logits = model.classify(z.reshape(b * m, *z.shape[2:]), x5_rep)  # (B·M, C)
+    head = model.attention
+    logits = head.fc_f(head.pooled(z.reshape(b * m, *z.shape[2:]), x5_rep)).flatten(1)  # (B·M, C), no dropout
     return F.cross_entropy(logits, labels.repeat_interleave(m), reduction="none").view(b, m)
 
 

@@ -74,7 +74,8 @@ from gazeattn.data.prefetch import Prefetcher
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.predict import Predictor, deterministic_gaze
 from gazeattn.train.config import MODELS, TrainConfig, preset
-from gazeattn.train.engine import learning_rate, step_generator
+from gazeattn.train.engine import step_generator
+from gazeattn.train.optim import build_optimizer, learning_rate
 from gazeattn.train.objective import GazeObjective
 from gazeattn.train.variants import build_estimator, model_config
 
@@ -154,8 +155,7 @@ class TrainStep:
         self.scored = CopyPerCandidate(self.model) if copy_candidates else self.model
         self.objective = GazeObjective(variant, build_estimator(self.config), self.config.loss)
         o = self.config.optim
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr, momentum=o.momentum,
-                                         weight_decay=o.weight_decay)
+        self.optimizer = build_optimizer(self.model.parameters(), o)
         self.batch = random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed)
         self.steps = 0
 
@@ -267,7 +267,7 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
     model = build_model(model_config(config, num_classes=layout.n_actions(train, test))).to(device).train()
     objective = GazeObjective(config.run.model, build_estimator(config), config.loss)
     o = config.optim
-    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    optimizer = build_optimizer(model.parameters(), o)
     dataset = EgteaClips(layout, train, config.clip_config(), train=True, seed=config.run.seed)
     sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=0,
                                total_steps=warmup + steps)

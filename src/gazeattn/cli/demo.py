@@ -1,11 +1,13 @@
-"""`gazeattn demo [--out DIR]`: the main job on its embedded default, on a laptop CPU.
+"""`gazeattn demo [--out DIR]`: the main job, on a laptop CPU in about 10 minutes: a fair comparison with its spread.
 
-1. writes a synthetic EGTEA world (``DIR/world``) in the exact EGTEA Gaze+ layout and checks it as a user
-   checks a download;
-2. trains ``gaze-direct`` (Min & Corso: Gumbel-Max gaze + direct optimization), ``gaze-gumbel`` (Li et al.:
-   Gumbel-Softmax) and ``i3d`` (no gaze) with the CPU preset (``DIR/runs/<model>``; a rerun resumes or reuses);
-3. evaluates all three on the test split (deterministic test-time gaze);
-4. writes ``DIR/report.md`` with learning curves, the accuracy table and gaze overlays, and prints the table.
+1. writes a synthetic EGTEA world per seed (``DIR/study/worlds``) in the exact EGTEA Gaze+ layout and checks
+   the first as a user checks a download;
+2. runs a small study (:mod:`gazeattn.study`): ``gaze-direct`` (Min & Corso's estimator) and ``gaze-gumbel``
+   (Li et al.'s) with the *same* attention head, and ``i3d`` (no gaze), on 3 seeds (each seed its own world,
+   initialisation and batch order), the CPU preset cut to ``--steps`` steps; a rerun reuses finished runs;
+3. evaluates every run with its own test-time gaze and the ablations (z shuffled across clips, uniform z,
+   measured z), and reports each cell's mean and 95 % interval over the seeds and the paired differences;
+4. writes ``DIR/report.md``: the study's tables and sentences, learning curves, gaze overlays.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from gazeattn.data.dataset import EgteaClips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.viz import draw_cell, draw_cross, save_png, tile, to_uint8
 
-DEMO_MODELS = ("gaze-direct", "gaze-gumbel", "i3d")
-DEMO_WORLD = {"sessions": 10, "clips_per_session": 16}
+DEMO_CELLS = (("direct", "gaze-direct"), ("gumbel", "gaze-gumbel"), ("i3d", "i3d"))
+DEMO_SEEDS = (0, 1, 2)
+DEMO_STEPS = 500
+DEMO_WORLD = {"synth": "demo", "sessions": 10, "clips_per_session": 16}
 
 
-def gaze_sheet(dataset: EgteaClips, indices: list[int]) -> np.ndarray:
-    """One row per clip: the first frame of each temporal slot, measured gaze (red) and target cell (green)."""
+def gaze_sheet(dataset: EgteaClips, indices: list[int], scale: int = 3) -> np.ndarray:
+    """One row per clip: the first frame of each temporal slot, measured gaze (red cross) and its target cell
+    (green), each panel enlarged ``scale`` times."""
     cfg = dataset.config
     panels = []
     for i in indices:
@@ -42,13 +47,20 @@ def gaze_sheet(dataset: EgteaClips, indices: list[int]) -> np.ndarray:
                 draw_cell(img, int(item["gaze_cell"][t]), (gh, gw))
             if int(item["gaze_type"][f]) in (1, 2):
                 draw_cross(img, tuple(item["gaze_xy"][f].tolist()))
-            panels.append(np.kron(img, np.ones((2, 2, 1), np.uint8)))
+            panels.append(np.kron(img, np.ones((scale, scale, 1), np.uint8)))
     return tile(panels, columns=len(panels) // len(indices))
 
 
-def _completed(run: Path, steps: int) -> bool:
-    latest = run / "checkpoints" / "latest"
-    return latest.is_file() and latest.read_text().strip() == f"step_{steps:07d}"
+def demo_spec(*, seeds, steps: int, attention: str, world: dict, checkpoint_every: int):
+    from gazeattn.study import CellSpec, StudySpec, WorldSpec
+
+    fields = {k: v for k, v in world.items() if k != "synth"}
+    cells = tuple(CellSpec(name, model, overrides={} if model == "i3d" else {"model.attention": attention})
+                  for name, model in DEMO_CELLS)
+    return StudySpec(seeds=tuple(seeds), worlds=(WorldSpec("demo", synth=world.get("synth"), fields=fields),),
+                     cells=cells, baseline="i3d", preset="cpu", title="gazeattn demo: same head, two estimators, "
+                     "and no gaze, over seeds", source="gazeattn demo",
+                     overrides={"run.steps": steps, "run.checkpoint_every": checkpoint_every})
 
 
 def _read_log(run: Path) -> list[dict]:
@@ -57,93 +69,100 @@ def _read_log(run: Path) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
+    from gazeattn.train.variants import DEFAULT_GAZE_ATTENTION
+
     parser = argparse.ArgumentParser(prog="gazeattn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the world and of the training runs")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per model (default: the CPU preset's)")
-    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS), help=f"variants (default {' '.join(DEMO_MODELS)})")
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEMO_SEEDS),
+                        help=f"seeds: each its own world, initialisation and batch order (default "
+                             f"{' '.join(map(str, DEMO_SEEDS))})")
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS,
+                        help=f"training steps per run (default {DEMO_STEPS}; the CPU preset trains 1,500)")
+    parser.add_argument("--attention", default=DEFAULT_GAZE_ATTENTION,
+                        help=f"the attention head of both gaze cells (default {DEFAULT_GAZE_ATTENTION})")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
     parser.add_argument("--sessions", type=int, default=DEMO_WORLD["sessions"])
     parser.add_argument("--clips-per-session", type=int, default=DEMO_WORLD["clips_per_session"])
     args = parser.parse_args(argv)
+    if args.steps < 1 or args.jobs < 1 or not args.seeds:
+        parser.error("--steps and --jobs must be >= 1 and --seeds non-empty")
 
-    from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
     from gazeattn.predict import load_predictor, write_overlay
-    from gazeattn.report import format_table, write_report
-    from gazeattn.train.config import apply_overrides, preset
-    from gazeattn.train.engine import train
-    from gazeattn.train.evaluate import evaluate
-    from gazeattn.train.checkpoint import load_latest
+    from gazeattn.study.runner import run_study
 
     t_demo = time.perf_counter()
     out = Path(args.out)
-    world = out / "world"
-    synth = SynthConfig(sessions=args.sessions, clips_per_session=args.clips_per_session, seed=args.seed)
-    truth = world / "synth_truth.json"
-    if truth.is_file() and json.loads(truth.read_text()).get("config") == json.loads(json.dumps(synth.__dict__)):
-        print(f"[1/4] reusing the synthetic EGTEA world at {world}")
-    else:
-        t0 = time.perf_counter()
-        write_synthetic_egtea(world, synth, force=world.exists())
-        print(f"[1/4] wrote a synthetic EGTEA world to {world} ({time.perf_counter() - t0:.1f} s)")
-    report = check_dataset(world, split=1)
-    print(format_report(report))
+    world = {**DEMO_WORLD, "sessions": args.sessions, "clips_per_session": args.clips_per_session}
+    spec = demo_spec(seeds=args.seeds, steps=args.steps, attention=args.attention, world=world,
+                     checkpoint_every=max(1, args.steps // 2))
+    study_dir = out / "study"
+    print(f"[1/3] {len(spec.grid())} runs: cells {', '.join(c.name for c in spec.cells)} x seeds "
+          f"{', '.join(map(str, spec.seeds))}, {args.steps} steps each, head {args.attention!r}, {args.jobs} at once")
+    command = ["gazeattn", "demo", "--out", str(out)] + ([] if args.steps == DEMO_STEPS else ["--steps", str(args.steps)])
+    result = run_study(spec, study_dir, jobs=args.jobs, workers=1 if args.jobs > 1 else None, command=command)
+    first = spec.worlds[0].root(study_dir, spec.seeds[0])
+    print(format_report(check_dataset(first, split=1)))
 
-    results: dict[str, dict] = {}
-    logs: dict[str, list[dict]] = {}
+    print("[2/3] gaze overlays")
+    layout = EgteaLayout(first)
+    entry = layout.read_split(1, "test")[0]
     overlays: dict[str, Path] = {}
-    configs: dict[str, dict] = {}
-    for k, model in enumerate(args.models, start=1):
-        run = out / "runs" / model
-        overrides = {"data": {"root": str(world), "workers": args.workers}, "run": {"model": model, "seed": args.seed}}
-        if args.steps:
-            overrides["run"]["steps"] = args.steps
-        config = apply_overrides(preset("cpu"), overrides, "demo")
-        configs[model] = config.to_dict()
-        t0 = time.perf_counter()
-        if _completed(run, config.run.steps):
-            print(f"[2/4] {model}: reusing the finished run in {run}")
-        else:
-            print(f"[2/4] training {model} ({k}/{len(args.models)}), {config.run.steps} steps -> {run}")
-            train(config, run, resume=(run / "checkpoints").is_dir(), progress=True)
-        wall = time.perf_counter() - t0
-        loaded = load_latest(run, with_state=False)
-        layout = EgteaLayout(world)
-        result = evaluate(loaded.model, layout, layout.read_split(1, "test"), config.clip_config(), variant=model,
-                          test_gaze="argmax", seed=args.seed, batch=16, workers=0,
-                          class_names=loaded.meta.get("class_names"))
-        # training time as the run logged it (so a reused run still reports what its training took)
-        logs[model] = _read_log(run)
-        result["train_seconds"] = sum(r.get("seconds", 0.0) for r in logs[model] if r.get("kind") == "train") or wall
-        write_text_atomic(run / "eval.json", json.dumps(result, indent=2) + "\n")
-        results[model] = result
-        print(f"[3/4] {model}: mean class accuracy {result['mean_class_accuracy']:.2f} %, "
-              f"overall {result['overall_accuracy']:.2f} % on {result['n_clips']} test clips")
-        if loaded.model.config.has_gaze_head and loaded.model.config.attention != "none":
-            entry = layout.read_split(1, "test")[0]
-            predictor = load_predictor(loaded.path)
-            prediction = predictor.predict(layout.resolve(entry.clip).video, top=5)
-            overlays[f"{model} on {entry.clip.name}"] = write_overlay(prediction, out / "overlays" / f"{model}.png")
+    logs: dict[str, list[dict]] = {}
+    for name, model in DEMO_CELLS:
+        run = study_dir / "runs" / "demo" / name / f"s{spec.seeds[0]}"
+        logs[name] = _read_log(run)
+        if model != "i3d" and (run / "checkpoints").is_dir():
+            prediction = load_predictor(run).predict(layout.resolve(entry.clip).video, top=5)
+            overlays[f"{name} (seed {spec.seeds[0]}) on {entry.clip.name}"] = write_overlay(
+                prediction, out / "overlays" / f"{name}.png")
+    from gazeattn.train.config import preset
 
-    layout = EgteaLayout(world)
-    data_view = EgteaClips(layout, layout.read_split(1, "train")[:6], preset("cpu").clip_config(), train=True)
-    overlays["measured gaze (red) and its target cells (green), training clips"] = save_png(
+    data_view = EgteaClips(layout, layout.read_split(1, "train")[:4], preset("cpu").clip_config(), train=True)
+    overlays["measured gaze (red cross) and its target cell (green), training clips"] = save_png(
         out / "overlays" / "measured_gaze.png", gaze_sheet(data_view, list(range(len(data_view)))))
-    command = ["gazeattn", "demo", "--out", str(out), "--seed", str(args.seed)] + (
-        ["--steps", str(args.steps)] if args.steps else [])
-    path = write_report(out, results, logs, overlays,
-                        {"command": command, "world": f"{args.sessions} sessions x {args.clips_per_session} clips, "
-                         f"seed {args.seed}", "machine": _machine(), "config": configs[args.models[0]]},
-                        curve_metrics=("loss", "ce", "kl", "acc"))
-    print("\n" + format_table(results))
-    print(f"\n[4/4] report: {path} (total {time.perf_counter() - t_demo:.0f} s)")
+
+    print("[3/3] report")
+    path = _write_report(out, result.report, logs, overlays, command)
+    print("\n" + _summary(result.report))
+    print(f"\nreport: {path}; study: {study_dir / 'study.md'} (total {time.perf_counter() - t_demo:.0f} s)")
     return 0
 
 
-def _machine() -> str:
-    import os
-    import platform
+def _summary(report: dict) -> str:
+    lines = []
+    for world, cells in report["aggregates"].items():
+        for cell, agg in cells.items():
+            m = agg["metrics"]["mean_class_accuracy"]
+            half = f" ± {m['half_width']:.1f}" if m.get("half_width") is not None else ""
+            shuffled = agg["metrics"].get("test_gaze.shuffled.mean_class_accuracy")
+            extra = f"   z shuffled across clips: {shuffled['mean']:.1f}" if shuffled else ""
+            lines.append(f"{cell:<8} mean class accuracy {m['mean']:.1f}{half} % over {m['n']} seed(s){extra}")
+    lines += [c["sentence"] for c in report["comparisons"]
+              if c["metric"] == "mean_class_accuracy" and c["kind"] == "baseline"]
+    return "\n".join(lines)
 
-    import torch
 
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+def _write_report(out: Path, report: dict, logs: dict[str, list[dict]], overlays: dict[str, Path],
+                  command: list[str]) -> Path:
+    from gazeattn import plots
+    from gazeattn.study.report import markdown
+
+    lines = ["# gazeattn demo", "",
+             "Three recipes on the demo's synthetic EGTEA world, one world per seed: `direct` (Min & Corso's "
+             "direct optimization) and `gumbel` (Li et al.'s Gumbel-Softmax) with the same attention head, and "
+             "`i3d` without gaze. The study below is the demo's; its runs are in `study/runs/`.", ""]
+    study_md = markdown(report).split("\n", 1)[1]  # without its title
+    lines += [study_md.replace("](plots/", "](study/plots/"), ""]
+    lines += ["## Learning curves (first seed)", ""]
+    if plots.have_matplotlib():
+        for metric in ("loss", "acc", "decision_z_sensitivity"):
+            png = plots.plot_learning_curves(logs, out / "plots" / f"{metric}.png", metric=metric)
+            lines += [f"![training {metric}]({png.relative_to(out).as_posix()})", ""]
+    else:
+        lines += ["> matplotlib is not installed (`pip install 'gazeattn[report]'`): no figures.", ""]
+    lines += ["## Gaze", "", "Predicted gaze (heat map, left) and the attention map (right) of a test clip; the "
+              "cells outlined are the argmax of each temporal slot.", ""]
+    for name, png in overlays.items():
+        lines += [f"### {name}", "", f"![{name}]({Path(png).relative_to(out).as_posix()})", ""]
+    lines += ["## Reproduce", "", "```sh", " ".join(command), "```", ""]
+    return write_text_atomic(out / "report.md", "\n".join(lines))

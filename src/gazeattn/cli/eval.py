@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gazeattn.atomic import write_text_atomic
 from gazeattn.inference import TEST_GAZE
+from gazeattn.runlock import output_file_lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset root (default: the one the run was trained on)")
     p.add_argument("--split", type=int, help="split number (default: the run's)")
     p.add_argument("--split-dir", help="read test_splitN.txt from this folder")
-    p.add_argument("--test-gaze", choices=TEST_GAZE, help="argmax (default), expectation, or sample "
-                   "(the reference's stochastic protocol; use --seed)")
+    p.add_argument("--test-gaze", choices=TEST_GAZE, help="the headline mode (default: the variant's own -- argmax, "
+                   "expectation for gaze-gumbel, measured for gaze-oracle); sample is the reference's stochastic "
+                   "protocol (use --seed), sample-mean averages --samples samples. Every mode and the ablations "
+                   "(shuffled, uniform, measured) are reported beside it")
+    p.add_argument("--samples", type=int, default=8, help="Gumbel-Max samples of the sample-mean mode (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=0)
@@ -37,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if not args.out:
+        return _evaluate(args)
+    # one writer per output file: a second `eval --out` on the same file is refused at once; an unwritable --out
+    # fails here, before the evaluation (the lock file is created beside it)
+    with output_file_lock(args.out):
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from gazeattn.data.layout import EgteaLayout
     from gazeattn.train.checkpoint import load_checkpoint, resolve_checkpoint
     from gazeattn.train.config import from_dict
@@ -63,7 +76,7 @@ def main(argv: list[str]) -> int:
     result = evaluate(model, layout, entries, clip, variant=config.run.model,
                       test_gaze=args.test_gaze or config.estimator.test_gaze, seed=args.seed, batch=args.batch,
                       workers=args.workers, device=device, on_bad_clip=args.on_bad_clip,
-                      class_names=ckpt.meta.get("class_names"))
+                      class_names=ckpt.meta.get("class_names"), samples=args.samples)
     result["checkpoint"] = str(ckpt.path)
     result["step"] = ckpt.meta.get("step")
     result["variant"] = config.run.model
@@ -77,6 +90,10 @@ def main(argv: list[str]) -> int:
               f"{result['n_windows']} windows, test gaze {result['test_gaze']}")
         print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
               f"{result['overall_accuracy']:.2f} %")
+        if len(result["by_test_gaze"]) > 1:
+            print("  by test-time gaze (mean class / overall %): " + ", ".join(
+                f"{mode} {acc['mean_class_accuracy']:.1f} / {acc['overall_accuracy']:.1f}"
+                for mode, acc in result["by_test_gaze"].items()))
         if result.get("gaze"):
             print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in result["gaze"].items()))

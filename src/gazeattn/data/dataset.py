@@ -11,8 +11,12 @@ width and height, the crop box x0, y0, w, h, and the flip flag).
 Sampling: training draws one window per clip at a uniformly random start (the reference always used
 frames 1–24, a defect), plus scale jitter, random crop and horizontal flip that move the gaze with the
 pixels. Testing enumerates every non-overlapping window from frame 0 (``floor(n / T)``, at least one) with a
-centre crop; evaluation averages logits over a clip's windows. Clips shorter than a window are padded by
-repeating their last frame. Randomness is a pure function of (seed, epoch, index), so runs are
+centre crop; evaluation averages logits over a clip's windows. Clips shorter than a window (and videos that
+decode a frame or two short of their name) are padded by repeating their last decoded frame, and each padded
+frame takes that frame's gaze too (x, y and type): it shows that frame's pixels, so pixels and gaze stay one
+pair, as under crop and flip. (Marking padded frames untracked instead would drop known gaze, and the
+``uniform`` / ``center`` missing-slot targets would then put a made-up prior on pixels whose gaze is known.)
+Randomness is a pure function of (seed, epoch, index), so runs are
 reproducible whatever the number of workers, and a resumed run draws the same samples.
 
 Clip frame i shows session frame ``media.start_frame + i``; its gaze is read at session frame
@@ -45,6 +49,7 @@ from gazeattn.errors import DataError
 log = logging.getLogger(__name__)
 
 BAD_CLIP_POLICIES = ("error", "skip")
+RESIZE_MODES = ("short_side", "square")
 # A decoded video may legitimately be a frame or two shorter than its name says (how the release
 # was cut); more than this is treated as a truncated file.
 _FRAME_SLACK = FRAME_SLACK
@@ -81,11 +86,17 @@ class ClipConfig:
     gaze_compat: str = "clean"
     gaze_frame_offset: int = 0
     train_window: str = "random"  # "random" or "first" (the reference's defect, for reproduction studies)
+    # "short_side": the shorter side resized to short_side, aspect kept (the reference; the crop drops the sides);
+    # "square": the whole frame resized to short_side × short_side (aspect not kept, nothing outside the crop's
+    # margin is lost -- the CPU preset, so objects near the frame's edges stay in view at test time)
+    resize: str = "short_side"
     targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
 
     def __post_init__(self) -> None:
         if self.source not in ("auto", "video", "frames"):
             raise ValueError(f"source must be auto, video or frames, got {self.source!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         if self.train_window not in ("random", "first"):
             raise ValueError(f"train_window must be random or first, got {self.train_window!r}")
         if self.frames < 1 or self.crop < 1:
@@ -95,6 +106,13 @@ class ClipConfig:
             raise ValueError(f"train_short_side {self.train_short_side} must satisfy crop <= lo <= hi")
         if self.short_side < self.crop:
             raise ValueError(f"short_side {self.short_side} is smaller than crop {self.crop}")
+
+
+def resize_args(config: ClipConfig, short_side: int) -> dict[str, Any]:
+    """The frame readers' resize arguments for a frame size ``short_side`` under ``config.resize``."""
+    if config.resize == "square":
+        return {"size": (short_side, short_side)}
+    return {"short_side": short_side}
 
 
 def window_starts(n_frames: int, window: int) -> list[int]:
@@ -270,36 +288,42 @@ class EgteaClips(Dataset):
             self._gaze_cache[session] = None if path is None else parse_begaze(path, compat=self.config.gaze_compat)
         return self._gaze_cache[session]
 
-    def _frame_gaze(self, src: ClipSource, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised full-frame gaze (count, 2) and types (count,) for clip frames start..start+count-1."""
+    def _frame_gaze(self, src: ClipSource, start: int, count: int,
+                    real: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised full-frame gaze (count, 2) and types (count,) for clip frames start..start+count-1.
+        With ``real`` (frames decoded), padded frames ``real..count-1`` repeat the gaze of frame real-1, as their
+        pixels repeat that frame."""
         xy = np.zeros((count, 2), np.float64)
         types = np.full(count, UNTRACKED, np.int64)
         table = self.session_gaze(src.media.session)
         if table is None:
             return xy, types
-        frames = src.media.start_frame + start + self.config.gaze_frame_offset + np.arange(count)
+        clip_frames = np.arange(count) if real is None else np.minimum(np.arange(count), max(real, 1) - 1)
+        frames = src.media.start_frame + start + self.config.gaze_frame_offset + clip_frames
         inside = (frames >= 0) & (frames < len(table))
         xy[inside] = table[frames[inside], :2]
         types[inside] = table[frames[inside], 2].astype(np.int64)
         return xy, types
 
-    def _read_rgb(self, src: ClipSource, start: int, count: int, short_side: int) -> np.ndarray:
+    def _read_rgb(self, src: ClipSource, start: int, count: int, short_side: int) -> tuple[np.ndarray, int]:
+        """``count`` frames from ``start`` (padded by repeating the last one) and how many were decoded."""
         use_video = src.video is not None and self.config.source != "frames"
         if use_video:
-            frames = read_video_frames(src.video, start, count, short_side=short_side)
+            frames = read_video_frames(src.video, start, count, **resize_args(self.config, short_side))
             where = src.video
         else:
-            frames = read_folder_frames(src.rgb_dir, start, count, short_side=short_side)
+            frames = read_folder_frames(src.rgb_dir, start, count, **resize_args(self.config, short_side))
             where = src.rgb_dir
         needed = min(count, max(src.media.n_frames - start, 1))
         if len(frames) < needed - _FRAME_SLACK or len(frames) == 0:
             raise DataError(where, f"has only {start + len(frames)} readable frames, the clip name says "
                                    f"{src.media.n_frames} (truncated or corrupt?)")
-        return _pad_frames(frames, count)
+        return _pad_frames(frames, count), min(len(frames), count)
 
     def _read_flow(self, src: ClipSource, start: int, count: int, short_side: int) -> np.ndarray:
-        u = read_folder_frames(src.flow_dir / "u", start, count, gray=True, short_side=short_side)
-        v = read_folder_frames(src.flow_dir / "v", start, count, gray=True, short_side=short_side)
+        size = resize_args(self.config, short_side)
+        u = read_folder_frames(src.flow_dir / "u", start, count, gray=True, **size)
+        v = read_folder_frames(src.flow_dir / "v", start, count, gray=True, **size)
         n = min(len(u), len(v))
         return _pad_frames(np.stack([u[:n], v[:n]], axis=-1), count)
 
@@ -331,13 +355,13 @@ class EgteaClips(Dataset):
         else:
             short_side = cfg.short_side
 
-        frames = self._read_rgb(src, start, cfg.frames, short_side)
+        frames, real = self._read_rgb(src, start, cfg.frames, short_side)
         h, w = frames.shape[1:3]
         plan: CropFlip = (random_crop_flip(w, h, cfg.crop, rng, flip_prob=cfg.flip_prob) if self.train
                           else center_crop(w, h, cfg.crop))
         rgb = to_unit_range(plan.frames(frames))  # (T, H, W, 3)
 
-        xy_full, types = self._frame_gaze(src, start, cfg.frames)
+        xy_full, types = self._frame_gaze(src, start, cfg.frames, real)  # padded frames: the last frame's gaze
         xy = plan.points(xy_full)
         targets = gaze_targets(xy, types, crop_size=(cfg.crop, cfg.crop), strides=cfg.strides, config=cfg.targets)
 

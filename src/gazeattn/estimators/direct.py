@@ -17,6 +17,12 @@ Consistent only as ε → 0, where the variance grows like 1/ε. Large ε gives 
 coordinate-wise argmin of L. Shifting L by a constant leaves ĝ unchanged sample by sample; (L, ε) → (aL, ε/a)
 scales it by a.
 
+Relative ε (``relative=True``): the perturbation scale follows the loss. Each slot t of each clip uses
+ε_t = ε / s_t with s_t the standard deviation of its K candidate losses L_t(·) (ε itself where s_t = 0, when the
+estimate is 0 anyway). By the identity (L, ε) → (aL, ε/a), the flips then depend on the loss only through its
+shape, not its scale, and the estimate keeps the loss's scale: ĝ_t = s_t·(onehot(z*_t) − onehot(z_{−ε}[t]))/ε.
+Given z*_{−t}, s_t is fixed (it does not depend on γ_t), so the bias formula above holds slot by slot with ε_t.
+
 Class-wise form (soft labels): if ``loss_fn`` returns :class:`~gazeattn.estimators.losses.ClassLosses`, one
 perturbed argmax is taken per class c with L_c, and ĝ = Σ_c w_c ĝ^(c) -- an estimate of ∇ E_q[Σ_c w_c L_c].
 """
@@ -67,6 +73,7 @@ class DirectResult:
     flip_rate: Tensor
     loss_evals: int
     scores: CandidateScores
+    eps: Tensor | None = None
 
 
 def _check(logits: Tensor, eps: float, mode: str) -> None:
@@ -78,8 +85,15 @@ def _check(logits: Tensor, eps: float, mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
+def relative_eps(losses: Tensor, eps: float) -> Tensor:
+    """(B, T', 1) ε_t = ε / std_k L_t(k) per clip and slot (ε where the candidate losses are all equal)."""
+    spread = losses.std(dim=-1, unbiased=False, keepdim=True)  # (B, T', 1)
+    return torch.where(spread > 0, eps / spread.clamp_min(torch.finfo(spread.dtype).tiny), torch.full_like(spread, eps))
+
+
 def direct_from_scores(
-    logits: Tensor, gumbel: Tensor, scores: CandidateScores, eps: float, *, mode: str = "one_sided"
+    logits: Tensor, gumbel: Tensor, scores: CandidateScores, eps: float, *, mode: str = "one_sided",
+    relative: bool = False,
 ) -> DirectResult:
     """The direct estimate from already-scored candidates (pure; shares the scores with local expectation)."""
     _check(logits, eps, mode)
@@ -89,34 +103,39 @@ def direct_from_scores(
     z_star = scores.z_star  # (B, T')
     if not torch.equal(z_star, perturbed.argmax(-1)):
         raise ValueError("scores were computed around a z* that is not argmax(logits + gumbel): use the same noise")
+    e = relative_eps(scores.losses, eps) if relative else torch.full_like(scores.losses[..., :1], eps)  # (B, T', 1)
     star_1h = torch.nn.functional.one_hot(z_star, k_cells).to(ARGMAX_DTYPE)  # (B, T', K)
     if scores.per_class is None:
-        z_minus = (perturbed - eps * scores.losses).argmax(-1)  # (B, T')
+        z_minus = (perturbed - e * scores.losses).argmax(-1)  # (B, T')
         minus_1h = torch.nn.functional.one_hot(z_minus, k_cells).to(ARGMAX_DTYPE)
+        flipped = z_minus != z_star  # (B, T')
         if mode == "one_sided":
-            z_plus, diff = None, (star_1h - minus_1h) / eps
+            z_plus, diff = None, (star_1h - minus_1h) / e
         else:
-            z_plus = (perturbed + eps * scores.losses).argmax(-1)
-            diff = (torch.nn.functional.one_hot(z_plus, k_cells).to(ARGMAX_DTYPE) - minus_1h) / (2 * eps)
-        flip = (z_minus != z_star).to(ARGMAX_DTYPE).mean(0)  # (T',)
+            z_plus = (perturbed + e * scores.losses).argmax(-1)
+            diff = (torch.nn.functional.one_hot(z_plus, k_cells).to(ARGMAX_DTYPE) - minus_1h) / (2 * e)
+            flipped = flipped | (z_plus != z_star)
+        flip = flipped.to(ARGMAX_DTYPE).mean(0)  # (T',)
     else:
         lc = scores.per_class  # (B, T', K, C)
         w = scores.weights  # (B, C)
-        z_minus = (perturbed.unsqueeze(-1) - eps * lc).argmax(2)  # (B, T', C)
+        ec = e.unsqueeze(-1)  # (B, T', 1, 1)
+        z_minus = (perturbed.unsqueeze(-1) - ec * lc).argmax(2)  # (B, T', C)
         minus_1h = torch.nn.functional.one_hot(z_minus, k_cells).to(ARGMAX_DTYPE)  # (B, T', C, K)
         wk = w[:, None, :, None]  # (B, 1, C, 1)
+        flipped = z_minus != z_star.unsqueeze(-1)  # (B, T', C)
         if mode == "one_sided":
             z_plus = None
-            diff = ((star_1h.unsqueeze(2) - minus_1h) * wk).sum(2) / eps  # (B, T', K)
+            diff = ((star_1h.unsqueeze(2) - minus_1h) * wk).sum(2) / e  # (B, T', K)
         else:
-            z_plus = (perturbed.unsqueeze(-1) + eps * lc).argmax(2)
+            z_plus = (perturbed.unsqueeze(-1) + ec * lc).argmax(2)
             plus_1h = torch.nn.functional.one_hot(z_plus, k_cells).to(ARGMAX_DTYPE)
-            diff = ((plus_1h - minus_1h) * wk).sum(2) / (2 * eps)
-        flipped = (z_minus != z_star.unsqueeze(-1)).to(ARGMAX_DTYPE)  # (B, T', C)
+            diff = ((plus_1h - minus_1h) * wk).sum(2) / (2 * e)
+            flipped = flipped | (z_plus != z_star.unsqueeze(-1))
         wsum = w.sum(-1).clamp_min(torch.finfo(ARGMAX_DTYPE).tiny)  # (B,)
-        flip = ((flipped * w[:, None, :]).sum(-1) / wsum[:, None]).mean(0)  # (T',)
+        flip = ((flipped.to(ARGMAX_DTYPE) * w[:, None, :]).sum(-1) / wsum[:, None]).mean(0)  # (T',)
     grad = unflatten_cells(diff, grid).to(logits.dtype)
-    return DirectResult(grad, z_star, z_minus, z_plus, flip, scores.evaluations, scores)
+    return DirectResult(grad, z_star, z_minus, z_plus, flip, scores.evaluations, scores, e)
 
 
 def direct_estimate(
@@ -128,13 +147,14 @@ def direct_estimate(
     mode: str = "one_sided",
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
+    relative: bool = False,
 ) -> DirectResult:
     """Direct estimate with diagnostics. ``gumbel`` (like logits) or None to draw it from ``generator``."""
     _check(logits, eps, mode)
     gumbel = resolve_gumbel(logits, gumbel, generator)
     z_star = gumbel_argmax(logits, gumbel)
     scores = score_coordinate_candidates(z_star, tuple(logits.shape[-2:]), loss_fn, chunk_size=chunk_size)
-    return direct_from_scores(logits, gumbel, scores, eps, mode=mode)
+    return direct_from_scores(logits, gumbel, scores, eps, mode=mode, relative=relative)
 
 
 def direct_gradient(
@@ -146,6 +166,7 @@ def direct_gradient(
     mode: str = "one_sided",
     chunk_size: int | None = None,
     generator: torch.Generator | None = None,
+    relative: bool = False,
 ) -> Tensor:
     """Coordinate-wise direct-optimization estimate of ∇_logits E_q[L], shaped like ``logits`` (B, T', H', W').
 
@@ -153,7 +174,8 @@ def direct_gradient(
     (B, M, T', H', W') one-hot candidates to (B, M) losses (or :class:`ClassLosses`), must be deterministic and
     is called under ``torch.no_grad()`` on chunks of ``chunk_size`` candidates per clip.
     """
-    return direct_estimate(logits, gumbel, loss_fn, eps, mode=mode, chunk_size=chunk_size, generator=generator).grad
+    return direct_estimate(logits, gumbel, loss_fn, eps, mode=mode, chunk_size=chunk_size, generator=generator,
+                           relative=relative).grad
 
 
 @torch.no_grad()
@@ -211,7 +233,8 @@ def direct_joint_gradient(
 
 @dataclass(frozen=True)
 class DirectOptimization:
-    """Trainer-facing direct optimization: ε from ``eps_schedule(step)``; see :func:`direct_gradient`.
+    """Trainer-facing direct optimization: ε from ``eps_schedule(step)`` (relative to the candidate losses'
+    spread if ``relative``); see :func:`direct_gradient`.
 
     ``surrogate`` draws γ, takes z* = argmax(θ + γ) as the sample for the forward pass (``out.z``, detached
     one-hot) and returns a zero-valued surrogate whose gradient is the direct estimate (batch-``reduction``).
@@ -221,6 +244,7 @@ class DirectOptimization:
     mode: str = "one_sided"
     chunk_size: int | None = None
     reduction: str = "mean"
+    relative: bool = False
     needs_loss_fn: bool = True
 
     def surrogate(
@@ -228,7 +252,8 @@ class DirectOptimization:
     ) -> EstimatorOutput:
         eps = float(self.eps_schedule(step))
         res = direct_estimate(
-            logits, None, loss_fn, eps, mode=self.mode, chunk_size=self.chunk_size, generator=generator
+            logits, None, loss_fn, eps, mode=self.mode, chunk_size=self.chunk_size, generator=generator,
+            relative=self.relative,
         )
         z = one_hot_maps(res.z_star, tuple(logits.shape[-2:]), dtype=logits.dtype)
         stats = {
@@ -237,5 +262,7 @@ class DirectOptimization:
             "flip_rate_per_slot": [float(f) for f in res.flip_rate],
             "loss_evals": res.loss_evals,
             "grad_norm": float(res.grad.double().norm()),
+            "eps_effective": float(res.eps.mean()),
+            "loss_spread": float(res.scores.losses.std(dim=-1, unbiased=False).mean()),
         }
         return EstimatorOutput(surrogate_from_grad(logits, res.grad, reduction=self.reduction), z, res.grad, stats)

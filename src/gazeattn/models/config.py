@@ -20,8 +20,10 @@ __all__ = ["ModelConfig", "BACKBONES", "STREAMS", "ATTENTIONS", "GAZE_HEAD_INITS
 BACKBONES = ("i3d", "tiny")
 STREAMS = ("two_stream", "rgb", "flow")
 # min2021: sigmoid(FC(flatten z)) attention with residual (Min & Corso); li2018: z as pooling weights
-# (Li, Liu & Rehg, Gumbel-Softmax baseline); none: plain classifier on GAP(x5), no gaze head.
-ATTENTIONS = ("min2021", "li2018", "none")
+# (Li, Liu & Rehg, Gumbel-Softmax baseline); glimpse: features at the gaze cells beside GAP(x5) (ours);
+# spread: the gaze cell spread by a learned kernel and gain, with the residual (ours); none: plain classifier
+# on GAP(x5), no gaze head. See gazeattn.models.attention.
+ATTENTIONS = ("min2021", "li2018", "glimpse", "spread", "none")
 # random: the gaze head's Mixed_5b/5c start from random init (the reference); backbone: copied from the
 # backbone's (RGB stream's, in two-stream mode) Mixed_5b/5c when pretrained weights are loaded.
 GAZE_HEAD_INITS = ("random", "backbone")

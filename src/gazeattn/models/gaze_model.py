@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from gazeattn.models.attention import AttentionHead, LiAttention, MinAttention, NoGazeHead
+from gazeattn.models.attention import AttentionHead, build_attention
 from gazeattn.models.config import ModelConfig
 from gazeattn.models.gaze_head import GazeHead
 from gazeattn.models.i3d import InceptionI3d
@@ -61,13 +61,8 @@ class GazeAttentionModel(nn.Module):
         self.gaze_head: GazeHead | None = None
         if config.has_gaze_head:
             self.gaze_head = GazeHead(self.backbone.first_stream.make_stage5(), c5, config.resolved_head_channels)
-        self.attention: AttentionHead
-        if config.attention == "min2021":
-            self.attention = MinAttention(config.grid, c5, config.num_classes, config.dropout)
-        elif config.attention == "li2018":
-            self.attention = LiAttention(c5, config.num_classes, config.dropout)
-        else:
-            self.attention = NoGazeHead(c5, config.num_classes, config.dropout)
+        self.attention: AttentionHead = build_attention(
+            config.attention, grid=config.grid, channels=c5, num_classes=config.num_classes, dropout=config.dropout)
 
     # -- the pieces -------------------------------------------------------------------------------------------
     def features(self, rgb: Tensor | None, flow: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -89,9 +84,10 @@ class GazeAttentionModel(nn.Module):
         return self.attention(z, x5)
 
     def attention_map(self, z: Tensor) -> Tensor:
-        """The min2021 attention a = sigmoid(FC(flatten z)), shaped like z (for pictures and diagnostics)."""
-        if not isinstance(self.attention, MinAttention):
-            raise RuntimeError(f"attention_map needs attention='min2021', this model has {self.config.attention!r}")
+        """The head's attention map for z, shaped like z: cell weights in units of global average pooling (for
+        min2021 exactly a = sigmoid(FC(flatten z))); for pictures and diagnostics."""
+        if self.config.attention == "none":
+            raise RuntimeError("this model has no attention (attention='none'): z does not weight its features")
         return self.attention.attention_map(z)
 
     def forward(self, rgb: Tensor | None, flow: Tensor | None = None) -> ModelOutput:
@@ -101,12 +97,13 @@ class GazeAttentionModel(nn.Module):
         return ModelOutput(x4, x5, None if self.gaze_head is None else self.gaze_head(x4))
 
     # -- many candidate maps per clip -------------------------------------------------------------------------
-    def candidate_logits(self, z: Tensor, x5: Tensor, *, chunk_size: int | None = DEFAULT_CANDIDATE_CHUNK) -> Tensor:
+    def candidate_logits(self, z: Tensor, x5: Tensor, *, chunk_size: int | None = DEFAULT_CANDIDATE_CHUNK,
+                         dropout: bool = False) -> Tensor:
         """Class logits (B, M, C) of M candidate maps per clip, z (B, M, T', H', W'), without copying x5.
 
-        Equal (up to float rounding) to ``classify(z[:, m], x5)`` for each m. Dropout follows the module's mode:
-        in train mode each candidate draws its own mask, so put the model in eval mode (dropout = identity)
-        when the losses must be deterministic, e.g. for direct optimization. Pure: no state changes.
+        Equal (up to float rounding) to ``classify(z[:, m], x5)`` in eval mode for each m. No dropout unless
+        ``dropout`` (then, in train mode, each candidate draws its own mask): candidate losses must be
+        deterministic for direct optimization, so the estimators score with the default. Pure: no state changes.
         """
         if z.dim() != 5:
             raise ValueError(f"candidate maps must be (B, M, T', H', W'), got {tuple(z.shape)}")
@@ -117,11 +114,12 @@ class GazeAttentionModel(nn.Module):
         out = []
         for start in range(0, m, step):
             f = self.attention.pooled_candidates(z[:, start:start + step], x5)  # (B, m, C5)
-            out.append(self.attention.logits_from_pooled(f))  # (B, m, C)
+            out.append(self.attention.logits_from_pooled(f, dropout=dropout))  # (B, m, C)
         return torch.cat(out, dim=1)  # (B, M, C)
 
     def candidate_losses(
-        self, z: Tensor, x5: Tensor, labels: Tensor, *, chunk_size: int | None = DEFAULT_CANDIDATE_CHUNK
+        self, z: Tensor, x5: Tensor, labels: Tensor, *, chunk_size: int | None = DEFAULT_CANDIDATE_CHUNK,
+        dropout: bool = False,
     ) -> Tensor:
         """Cross-entropy losses (B, M) of M candidate maps per clip: z (B, M, T', H', W'), x5 (B, C5, T', H', W').
 
@@ -129,7 +127,7 @@ class GazeAttentionModel(nn.Module):
         Computed chunk by chunk over M (``chunk_size`` maps per matmul; None: all at once); see
         :meth:`candidate_logits` for dropout.
         """
-        logp = F.log_softmax(self.candidate_logits(z, x5, chunk_size=chunk_size), dim=-1)  # (B, M, C)
+        logp = F.log_softmax(self.candidate_logits(z, x5, chunk_size=chunk_size, dropout=dropout), dim=-1)  # (B, M, C)
         if labels.dim() == 1:
             if labels.shape[0] != z.shape[0]:
                 raise ValueError(f"labels {tuple(labels.shape)} must have batch {z.shape[0]}")

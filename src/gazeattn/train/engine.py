@@ -23,14 +23,16 @@ from gazeattn.data.dataset import EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.data.prefetch import Prefetcher
 from gazeattn.data.shared_memory import shared_memory_warning
-from gazeattn.errors import DataError
+from gazeattn.errors import DataError, output_error
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
 from gazeattn.atomic import write_text_atomic
+from gazeattn.runlock import OutputLock, acquire as acquire_lock, LOCK_NAME
 from gazeattn.train.checkpoint import load_latest, list_checkpoints, save_checkpoint
 from gazeattn.train.config import TrainConfig
 from gazeattn.train.evaluate import evaluate
 from gazeattn.train.objective import GazeObjective
+from gazeattn.train.optim import build_optimizer, learning_rate
 from gazeattn.train.sampler import StepBatchSampler
 from gazeattn.train.variants import build_estimator, model_config
 
@@ -39,15 +41,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """Step schedule with optional linear warm-up: a pure function of the global step."""
-    o = config.optim
-    lr = o.lr * (o.gamma ** sum(step >= m for m in o.milestones))
-    if o.warmup_steps and step < o.warmup_steps:
-        lr *= (step + 1) / o.warmup_steps
-    return lr
 
 
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -78,10 +71,8 @@ def _load_pretrained(model: GazeAttentionModel, config: TrainConfig, say: Callab
     from gazeattn.models.weights import kinetics_weights, load_stream_weights
 
     path = kinetics_weights() if spec == "kinetics" else Path(spec)
-    report = load_stream_weights(model, path, stream="rgb")
+    report = load_stream_weights(model, path, stream="rgb")  # also copies the gaze head (gaze_head_init="backbone")
     say(f"loaded RGB stream weights from {path}: {report}")
-    if config.model.gaze_head_init == "backbone":
-        model.init_gaze_head_from_backbone()
 
 
 @dataclass
@@ -109,7 +100,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     say = print if dist.is_main else (lambda *_a, **_k: None)
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
+    lock: OutputLock | None = None
     try:
+        lock = _lock_run_folder(run_dir, dist)  # one writer per run folder: before anything is read or written
         data = config.data
         if not data.root:
             raise ValueError("no dataset: pass --data ROOT (or data.root in the config)")
@@ -145,8 +138,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
             _load_pretrained(model, config, say)
         model.to(device)
 
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum,
-                                    weight_decay=config.optim.weight_decay)
+        optimizer = build_optimizer(model.parameters(), config.optim)
         if loaded is not None:
             optimizer.load_state_dict(loaded.state["optimizer"])
             torch.set_rng_state(loaded.state["rng_torch"])
@@ -179,12 +171,16 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         meta = {"config": config.to_dict(), "class_names": names, "clip": json.loads(json.dumps(dataclasses.asdict(clip_cfg))),
                 "variant": config.run.model, "num_classes": num_classes}
         log_path = run_dir / "log.jsonl"
+        last_ckpt: Path | None = loaded.path if loaded is not None else None
         board = _tensorboard(run_dir, say) if (config.run.tensorboard and dist.is_main) else None
 
         def log_record(record: dict[str, Any]) -> None:
             if dist.is_main:
-                with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                try:
+                    with open(log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                except OSError as err:
+                    raise output_error(log_path, err, note=_last_good(last_ckpt)) from err
                 if board is not None:
                     for key, value in record.items():
                         if isinstance(value, (int, float)) and key not in ("step", "world"):
@@ -214,7 +210,6 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
             bar = tqdm(total=total, initial=start_step, desc=config.run.model, unit="step", dynamic_ncols=True)
         window: dict[str, float] = {}
-        last_ckpt: Path | None = loaded.path if loaded is not None else None
         skipped_steps = 0
         model.train()
         step = start_step
@@ -229,52 +224,51 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 lr = learning_rate(step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                if batch is None:  # every clip of this batch was skipped as unreadable
+                if batch is None:  # every clip of this batch was skipped as unreadable: no update, same bookkeeping
                     skipped_steps += 1
-                    step += 1
-                    t_ready = time.perf_counter()
-                    continue
-                window["data_wait_s"] = window.get("data_wait_s", 0.0) + data_wait
-                batch = _to_device(batch, device)
-                amp = config.run.amp and device.type == "cuda"
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    terms = step_module(batch, step, step_generator(config.run.seed, step, dist.rank))
-                loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
-                                        f"kl={float(terms['kl'].detach()):.4g}); the last good checkpoint "
-                                        f"{last_ckpt or 'none'} is intact")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-                optimizer.step()
-                n = len(batch["label"])
-                for key, value in (("loss", float(loss.detach())), ("ce", float(terms["ce"].detach())),
-                                   ("kl", float(terms["kl"].detach())), ("grad_norm", float(grad_norm))):
-                    window[key] = window.get(key, 0.0) + value
-                window["correct"] = window.get("correct", 0.0) + float(terms["correct"])
-                window["clips"] = window.get("clips", 0.0) + n
-                window["steps"] = window.get("steps", 0.0) + 1
-                for key, value in terms["stats"].items():
-                    name = f"stat_{key}" if key not in ("loss", "ce", "kl", "grad_norm") else f"stat_est_{key}"
-                    window[name] = window.get(name, 0.0) + float(value)
+                    window["steps_without_clips"] = window.get("steps_without_clips", 0.0) + 1
+                else:
+                    window["data_wait_s"] = window.get("data_wait_s", 0.0) + data_wait
+                    batch = _to_device(batch, device)
+                    amp = config.run.amp and device.type == "cuda"
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        terms = step_module(batch, step, step_generator(config.run.seed, step, dist.rank))
+                    loss = terms["loss"]
+                    if not torch.isfinite(loss):
+                        raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
+                                            f"kl={float(terms['kl'].detach()):.4g}); the last good checkpoint "
+                                            f"{last_ckpt or 'none'} is intact")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                    optimizer.step()
+                    n = len(batch["label"])
+                    for key, value in (("loss", float(loss.detach())), ("ce", float(terms["ce"].detach())),
+                                       ("kl", float(terms["kl"].detach())), ("grad_norm", float(grad_norm))):
+                        window[key] = window.get(key, 0.0) + value
+                    window["correct"] = window.get("correct", 0.0) + float(terms["correct"])
+                    window["clips"] = window.get("clips", 0.0) + n
+                    window["steps"] = window.get("steps", 0.0) + 1
+                    for key, value in terms["stats"].items():
+                        name = f"stat_{key}" if key not in ("loss", "ce", "kl", "grad_norm") else f"stat_est_{key}"
+                        window[name] = window.get(name, 0.0) + float(value)
+                    if bar is not None:
+                        post = {"loss": f"{float(loss.detach()):.3f}",
+                                "acc": f"{window['correct'] / window['clips']:.2f}"}
+                        if "eps" in terms["stats"]:
+                            post["eps"] = f"{terms['stats']['eps']:.3g}"
+                            post["flip"] = f"{terms['stats'].get('flip_rate', 0):.2f}"
+                        if "tau" in terms["stats"]:
+                            post["tau"] = f"{terms['stats']['tau']:.3g}"
+                        bar.set_postfix(post, refresh=False)
+                    del batch, terms, loss  # release the batch (its shared memory) now, not while waiting for the next
                 step += 1
                 if bar is not None:
-                    post = {"loss": f"{float(loss.detach()):.3f}", "acc": f"{window['correct'] / window['clips']:.2f}"}
-                    if "eps" in terms["stats"]:
-                        post["eps"] = f"{terms['stats']['eps']:.3g}"
-                        post["flip"] = f"{terms['stats'].get('flip_rate', 0):.2f}"
-                    if "tau" in terms["stats"]:
-                        post["tau"] = f"{terms['stats']['tau']:.3g}"
-                    bar.set_postfix(post, refresh=False)
                     bar.update(1)
+                # bookkeeping at the due steps, whether or not this step's batch had a readable clip
                 if step % config.run.log_every == 0 or step == total:
-                    k = window.pop("steps")
-                    clips = window.pop("clips")
-                    record = {"kind": "train", "step": step, "lr": lr, "world": dist.world,
-                              "acc": window.pop("correct") / clips, "seconds": time.perf_counter() - t_window}
-                    record.update({key.removeprefix("stat_"): value / k for key, value in window.items()})
-                    log_record(record)
+                    log_record(_train_record(window, step=step, lr=lr, world=dist.world,
+                                             seconds=time.perf_counter() - t_window))
                     window = {}
                     t_window = time.perf_counter()
                 if step % config.run.checkpoint_every == 0 or step == total:
@@ -282,7 +276,6 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                 if config.run.eval_every and step % config.run.eval_every == 0 and step < total:
                     evaluate_and_log(step)
                     model.train()
-                del batch, terms, loss  # release the batch (its shared memory) now, not while waiting for the next
                 t_ready = time.perf_counter()
         if bar is not None:
             bar.close()
@@ -305,7 +298,50 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         distributed.barrier(dist)
         return TrainResult(run_dir, step, last_ckpt, result, time.perf_counter() - t_start)
     finally:
+        if lock is not None:
+            lock.release()
         distributed.teardown(dist)
+
+
+def _lock_run_folder(run_dir: Path, dist: distributed.DistInfo) -> OutputLock | None:
+    """Rank 0 takes ``RUN_DIR/.lock`` for the whole run (creating the folder); every rank stops if it could not."""
+    lock, refusal = None, None
+    if dist.is_main:
+        try:
+            lock = acquire_lock(run_dir / LOCK_NAME, target=run_dir, folder=run_dir)
+        except DataError as err:
+            refusal = err
+    message = distributed.broadcast_object(dist, None if refusal is None else str(refusal))
+    if refusal is not None:
+        raise refusal
+    if message is not None:
+        raise DataError(None, message)
+    return lock
+
+
+def _last_good(last_ckpt: Path | None) -> str:
+    if last_ckpt is None:
+        return "no checkpoint had been written yet"
+    return f"the last good checkpoint is {last_ckpt} (--resume continues from it)"
+
+
+def _train_record(window: dict[str, float], *, step: int, lr: float, world: int, seconds: float) -> dict[str, Any]:
+    """One log record of the steps since the last: means per trained step; ``steps_without_clips`` counts the steps
+    whose clips were all skipped (a window of only such steps has no loss or accuracy)."""
+    window = dict(window)
+    record: dict[str, Any] = {"kind": "train", "step": step, "lr": lr, "world": world}
+    k = window.pop("steps", 0.0)
+    clips = window.pop("clips", 0.0)
+    correct = window.pop("correct", 0.0)
+    without = window.pop("steps_without_clips", 0.0)
+    if k:
+        record["acc"] = correct / clips
+    record["seconds"] = seconds
+    if k:
+        record.update({key.removeprefix("stat_"): value / k for key, value in window.items()})
+    if without:
+        record["steps_without_clips"] = int(without)
+    return record
 
 
 def _tensorboard(run_dir: Path, say: Callable[[str], None]):

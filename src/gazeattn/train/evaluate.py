@@ -2,11 +2,12 @@
 
 Every non-overlapping 24-frame window of each test clip (centre crop) is classified; a clip's logits are the
 mean over its windows; mean class accuracy (mean per-class recall) and overall accuracy come from the
-confusion matrix. Test-time gaze is predicted, never measured (except for gaze-oracle):
-
-- ``argmax``: z = one-hot of the argmax of q per slot (default, deterministic);
-- ``expectation``: z = q itself (the relaxed map);
-- ``sample``: a Gumbel-Max sample, seeded per (seed, clip, window): the reference's stochastic protocol.
+confusion matrix. Test-time gaze is predicted, never measured (except for gaze-oracle); see
+:mod:`gazeattn.inference` for the modes. The primary mode (``test_gaze``, by default the variant's: argmax for
+the hard-sample variants, expectation for gaze-gumbel, measured for gaze-oracle) gives the headline numbers;
+the backbone runs once per window and every other mode is classified from the same features, so each result
+also holds ``by_test_gaze``: argmax, expectation, sample-mean, and the ablations ``shuffled`` (z of another
+clip), ``uniform`` and ``measured`` -- which tell whether the decision uses where the model looks.
 
 Gaze quality is measured on slots with a measured fixation inside the crop (see :mod:`gazeattn.metrics.gaze`).
 """
@@ -27,11 +28,52 @@ from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.data.prefetch import Prefetcher
-from gazeattn.inference import predicted_gaze_map
+from gazeattn.inference import DEFAULT_SAMPLES, classify_with_gaze, forward_clips
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report
 from gazeattn.train.distributed import DistInfo, all_gather_objects
 from gazeattn.train.objective import measured_gaze_map
+from gazeattn.train.variants import default_test_gaze
+
+EXTRA_TEST_GAZE = ("argmax", "expectation", "sample-mean", "shuffled", "uniform", "measured")
+
+
+def test_gaze_modes(model, variant: str, test_gaze: str = "") -> list[str]:
+    """The modes an evaluation computes, the primary first (``["none"]`` for a model without attention)."""
+    if model.config.attention == "none":
+        return ["none"]
+    primary = test_gaze or default_test_gaze(variant)
+    extras = EXTRA_TEST_GAZE if model.gaze_head is not None else ("shuffled", "uniform", "measured")
+    if model.gaze_head is None and primary not in ("measured", "uniform"):
+        raise ValueError(f"test gaze {primary!r} needs a gaze head; this model takes z from outside (measured)")
+    return [primary] + [m for m in extras if m != primary]
+
+
+class _ShuffledGaze:
+    """z of another clip for every window: drawn from this batch and the previous one (seeded, deterministic)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.calls = 0
+        self.pool_z: torch.Tensor | None = None
+        self.pool_clip: torch.Tensor | None = None
+
+    def __call__(self, z: torch.Tensor, clips: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(z', fallbacks): z' (B, T', H', W') from windows of other clips; uniform where none is at hand."""
+        pool_z = z if self.pool_z is None else torch.cat([self.pool_z, z])
+        pool_clip = clips if self.pool_clip is None else torch.cat([self.pool_clip, clips])
+        gen = torch.Generator().manual_seed(self.seed * 7_919 + self.calls)
+        out, fallbacks = torch.empty_like(z), 0
+        for i, c in enumerate(clips.tolist()):
+            others = torch.nonzero(pool_clip != c).flatten()
+            if len(others):
+                out[i] = pool_z[others[torch.randint(len(others), (1,), generator=gen)]]
+            else:
+                out[i] = 1.0 / (z.shape[-1] * z.shape[-2])
+                fallbacks += 1
+        self.pool_z, self.pool_clip, self.calls = z, clips, self.calls + 1
+        return out, fallbacks
+
 
 def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int) -> np.ndarray:
     """(B, T', 2) mean normalised crop position of each slot's in-crop fixations; NaN where none."""
@@ -50,47 +92,60 @@ def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int
 
 
 @torch.no_grad()
-def _window_rows(model, batches, clip: ClipConfig, *, variant: str, test_gaze: str, seed: int,
-                 device: torch.device) -> dict[str, list]:
-    """Per-window class logits (and gaze logits, measured gaze) of every batch, on the CPU."""
+def _window_rows(model, batches, clip: ClipConfig, *, modes: list[str], seed: int, samples: int,
+                 device: torch.device) -> dict[str, Any]:
+    """Per-window class logits of every mode (and gaze logits, measured gaze) of every batch, on the CPU."""
     use_gaze = model.gaze_head is not None
-    attends = model.config.attention != "none"
-    rows: dict[str, list] = {"clip": [], "logits": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": []}
+    rows: dict[str, Any] = {"clip": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": [],
+                            "logits": {m: [] for m in modes}, "shuffle_fallbacks": 0}
+    shuffled = _ShuffledGaze(seed)
     for b in batches:
         if b is None:
             continue
         rgb = b["rgb"].to(device) if model.config.streams != "flow" else None
         flow = b["flow"].to(device) if "flow" in b else None
-        x4, x5 = model.backbone(rgb, flow)
-        z = None
+        seeds = [int(seed * 1_000_003 + c * 1009 + w) for c, w in zip(b["clip_index"], b["window"])]
+        measured = measured_gaze_map(b).to(device)
+        out = forward_clips(model, rgb, flow, test_gaze=modes[0] if modes[0] != "none" else "argmax",
+                            seeds=seeds, measured=measured, samples=samples)
+        rows["logits"][modes[0]].append(out.logits.cpu())
+        for mode in modes[1:]:
+            z = None
+            if mode == "shuffled":
+                z, fallbacks = shuffled(out.z, b["clip_index"].to(out.z.device))
+                rows["shuffle_fallbacks"] += fallbacks
+            logits, _ = classify_with_gaze(model, out.x5, out.gaze_logits, mode, seeds=seeds, measured=measured,
+                                           samples=samples, z=z)
+            rows["logits"][mode].append(logits.cpu())
         if use_gaze:
-            g = model.gaze_logits(x4)
-            rows["gaze_logits"].append(g.float().cpu())
+            rows["gaze_logits"].append(out.gaze_logits.cpu())
             rows["gaze_cell"].append(b["gaze_cell"])
             rows["fix_xy"].append(torch.from_numpy(slot_fixations(b["gaze_xy"], b["gaze_type"], clip.strides[0])))
-            if attends:
-                if variant == "gaze-oracle":
-                    z = measured_gaze_map(b).to(device, x5.dtype)
-                else:
-                    seeds = [int(seed * 1_000_003 + c * 1009 + w) for c, w in zip(b["clip_index"], b["window"])]
-                    z = predicted_gaze_map(g.float(), test_gaze, seeds=seeds).to(x5.dtype)
-        rows["logits"].append(model.classify(z if attends else None, x5).float().cpu())
         rows["clip"].append(b["clip_index"])
     return rows
 
 
+def _accuracies(targets: torch.Tensor, clip_ids, logits: torch.Tensor, num_classes: int,
+                class_names: list[str] | None) -> dict[str, Any]:
+    _, clip_logits = aggregate_windows(clip_ids, logits)
+    return json.loads(action_report(targets, clip_logits, num_classes, class_names=class_names).to_json())
+
+
 @torch.no_grad()
-def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "argmax",
+def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "",
              seed: int = 0, batch: int = 8, workers: int = 0, prefetch: int = 2,
              device: torch.device = torch.device("cpu"),
              dist: DistInfo = DistInfo(), on_bad_clip: str = "error", class_names: list[str] | None = None,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, samples: int = DEFAULT_SAMPLES) -> dict[str, Any]:
     """Evaluate on ``entries``; returns the JSON-able result (percentages), identical on every rank.
 
+    ``test_gaze`` "" is the variant's default. The headline numbers are the primary mode's; ``by_test_gaze``
+    maps every mode computed (:func:`test_gaze_modes`) to its mean class and overall accuracy.
     With ``workers`` > 0, a thread receives their batches ``prefetch`` ahead (:mod:`gazeattn.data.prefetch`).
     ``result["skipped"]`` names the clips left out, or skipped while being read (``on_bad_clip="skip"``), on
     any rank and in any DataLoader worker (workers append to a temporary JSON-lines log)."""
     model.eval()
+    modes = test_gaze_modes(model, variant, test_gaze)
     with tempfile.TemporaryDirectory(prefix="gazeattn-eval-") as tmp:
         ds = EgteaClips(layout, entries, clip, train=False, on_bad_clip=on_bad_clip,
                         skip_log=Path(tmp) / "skipped.jsonl")
@@ -102,24 +157,31 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                 from tqdm import tqdm
 
                 batches = tqdm(prefetched, total=len(loader), desc="eval", unit="batch", leave=False)
-            rows = _window_rows(model, batches, clip, variant=variant, test_gaze=test_gaze, seed=seed,
-                                device=device)
+            rows = _window_rows(model, batches, clip, modes=modes, seed=seed, samples=samples, device=device)
         skipped = ds.all_skipped()
     use_gaze = model.gaze_head is not None
-    local = {k: (torch.cat(v) if v else None) for k, v in rows.items()}
+    local = {k: (torch.cat(v) if v else None) for k, v in rows.items() if k not in ("logits", "shuffle_fallbacks")}
+    local.update({f"logits/{m}": torch.cat(v) if v else None for m, v in rows["logits"].items()})
+    local["shuffle_fallbacks"] = torch.tensor([rows["shuffle_fallbacks"]])
     gathered = all_gather_objects(dist, local)
     merged = {k: torch.cat([g[k] for g in gathered if g[k] is not None]) if any(g[k] is not None for g in gathered)
               else None for k in local}
     if merged["clip"] is None:
         raise RuntimeError("no test clip could be evaluated")
-    clip_ids, clip_logits = aggregate_windows(merged["clip"], merged["logits"])
+    clip_ids, _ = aggregate_windows(merged["clip"], merged[f"logits/{modes[0]}"])
     targets = torch.tensor([ds.entries[int(c)].action for c in clip_ids])
     num_classes = model.config.num_classes
-    report = action_report(targets, clip_logits, num_classes, class_names=class_names)
-    result = json.loads(report.to_json())
+    result = _accuracies(targets, merged["clip"], merged[f"logits/{modes[0]}"], num_classes, class_names)
     result["n_clips"] = int(len(clip_ids))
     result["n_windows"] = int(len(merged["clip"]))
-    result["test_gaze"] = "measured" if variant == "gaze-oracle" else test_gaze
+    result["test_gaze"] = modes[0]
+    by_mode = {}
+    for mode in modes:
+        acc = result if mode == modes[0] else _accuracies(targets, merged["clip"], merged[f"logits/{mode}"],
+                                                          num_classes, None)
+        by_mode[mode] = {k: acc[k] for k in ("mean_class_accuracy", "overall_accuracy")}
+    result["by_test_gaze"] = by_mode
+    result["shuffle_fallbacks"] = int(merged["shuffle_fallbacks"].sum())
     result["skipped"] = list(dict.fromkeys(name for part in all_gather_objects(dist, skipped) for name, _ in part))
     if use_gaze:
         frame = (clip.crop, clip.crop)

@@ -7,8 +7,19 @@
 - z: the estimator's sample (one-hot, or relaxed for Gumbel-Softmax); the measured gaze for gaze-oracle;
   absent for gaze-aux and i3d.
 - The estimator's candidate losses are CE(y | x, z) of each candidate map, scored by
-  ``model.candidate_losses`` on a detached x5, without autograd and with the attention head in eval mode
-  (dropout off: the candidates must be comparable). The surrogate's value is 0; its gradient is the estimate.
+  ``model.candidate_losses`` on a detached x5, without autograd, without dropout (the candidates must be
+  comparable) and in float32 with autocast off (under bf16 autocast the 25–147 candidates of a slot tie). The
+  surrogate's value is 0; its gradient, on the gaze logits, is the estimate of ∇ E_q[CE]: it reaches the gaze
+  head (and the trunk that feeds it), never the attention head or the classifier, whose gradient is CE's at z.
+
+Diagnostics (``terms["stats"]``, averaged into every training record of ``log.jsonl``):
+
+- ``attn_z_sensitivity``: mean |a(z₁) − a(z₂)| of the head's attention map (cell weights in units of global
+  average pooling, see :mod:`gazeattn.models.attention`) between two independent Gumbel-Max samples of q;
+- ``decision_z_sensitivity``: mean total-variation distance between p(y | x, z₁) and p(y | x, z₂) (no dropout):
+  0 when the classifier ignores where it looks, 1 when the look decides everything;
+- ``grad_est_norm``, ``grad_kl_norm`` and ``grad_ratio`` = ‖∂(w_ce·CE + w_s·surrogate)/∂π‖ / ‖∂(w_kl·KL)/∂π‖ on
+  the gaze logits π: how much the estimator, against the gaze supervision, moves the gaze head.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
 from gazeattn.train.config import LossConfig
 
 
@@ -41,28 +53,37 @@ def measured_gaze_map(batch: dict[str, Tensor]) -> Tensor:
     return torch.where(mask[..., None, None], target, uniform)
 
 
-class _EvalAttention:
-    """Context: the attention head in eval mode (dropout off) for candidate scoring; restores the mode."""
+def candidate_loss_fn(model, x5: Tensor, labels: Tensor):
+    """loss_fn(z) for the estimators: CE (B, M) of candidate maps (B, M, T', H', W'), x5 computed once.
 
-    def __init__(self, model):
-        self.module = model.attention
-
-    def __enter__(self):
-        self.was_training = self.module.training
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was_training)
-
-
-def _candidate_loss_fn(model, x5: Tensor, labels: Tensor):
-    """loss_fn(z) for the estimators: CE of candidate maps (B, M, T', H', W') -> (B, M), x5 computed once."""
+    Scored without autograd, without dropout, in float32 with autocast off, whatever the training precision.
+    """
+    x5 = x5.detach().float()
 
     def loss_fn(cands: Tensor) -> Tensor:
-        with torch.no_grad(), _EvalAttention(model):
-            return model.candidate_losses(cands.to(x5.dtype), x5, labels).float()
+        with torch.no_grad(), torch.autocast(x5.device.type, enabled=False):
+            return model.candidate_losses(cands.float(), x5, labels, dropout=False)
 
     return loss_fn
+
+
+@torch.no_grad()
+def z_sensitivity(model, gaze_logits: Tensor, x5: Tensor, generator: torch.Generator | None) -> dict[str, float]:
+    """``attn_z_sensitivity`` and ``decision_z_sensitivity`` for two independent Gumbel-Max samples of q."""
+    logits = gaze_logits.detach().float()
+    grid = tuple(logits.shape[-2:])
+    gen = None if generator is None else torch.Generator().manual_seed(generator.initial_seed() ^ 0x5EED)
+    zs = [one_hot_maps(gumbel_argmax(logits, sample_gumbel(logits.shape, gen, device=logits.device)), grid,
+                       dtype=torch.float32) for _ in range(2)]  # two independent samples of q, (B, T', H', W')
+    a = [model.attention.attention_map(z) for z in zs]  # (B, T', H', W') each
+    with torch.autocast(x5.device.type, enabled=False):
+        p = F.softmax(model.candidate_logits(torch.stack(zs, 1), x5.detach().float(), dropout=False), -1)  # (B, 2, C)
+    return {"attn_z_sensitivity": float((a[0] - a[1]).abs().mean()),
+            "decision_z_sensitivity": float(0.5 * (p[:, 0] - p[:, 1]).abs().sum(-1).mean())}
+
+
+def _norm(grad: Tensor | None) -> float:
+    return 0.0 if grad is None else float(grad.detach().double().norm())
 
 
 @dataclass
@@ -70,6 +91,7 @@ class GazeObjective:
     variant: str
     estimator: Any  # an estimator object from gazeattn.estimators, or None
     weights: LossConfig
+    diagnostics: bool = True
 
     def __call__(self, model, batch: dict[str, Tensor], step: int, generator: torch.Generator | None) -> dict[str, Any]:
         rgb, flow = batch.get("rgb"), batch.get("flow")
@@ -78,9 +100,11 @@ class GazeObjective:
         labels = batch["label"]
         x4, x5 = model.backbone(rgb, flow)
         terms: dict[str, Any] = {"stats": {}}
+        stats = terms["stats"]
         zero = x5.new_zeros(())
         kl = surrogate = zero
-        z = None
+        z = logits = None
+        attends = model.config.attention != "none"
         if model.gaze_head is not None:
             logits = model.gaze_logits(x4)  # (B, T', H', W')
             kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"])
@@ -88,16 +112,26 @@ class GazeObjective:
             if self.variant == "gaze-oracle":
                 z = measured_gaze_map(batch).to(x5.dtype)
             elif self.estimator is not None:
-                loss_fn = _candidate_loss_fn(model, x5.detach(), labels) if self.estimator.needs_loss_fn else None
+                loss_fn = candidate_loss_fn(model, x5, labels) if self.estimator.needs_loss_fn else None
                 out = self.estimator.surrogate(logits.float(), loss_fn, step, generator)
                 z = out.z.to(x5.dtype)
                 surrogate = out.surrogate
-                terms["stats"] = {k: v for k, v in out.stats.items() if isinstance(v, (int, float))}
-        class_logits = model.classify(z if model.config.attention != "none" else None, x5)
+                stats.update({k: v for k, v in out.stats.items() if isinstance(v, (int, float))})
+        class_logits = model.classify(z if attends else None, x5)
         ce = F.cross_entropy(class_logits.float(), labels)
         w = self.weights
+        estimator_part = w.ce * ce + w.surrogate * surrogate
+        if self.diagnostics and logits is not None and torch.is_grad_enabled():
+            if attends:
+                stats.update(z_sensitivity(model, logits, x5, generator))
+            (g_kl,) = torch.autograd.grad(w.kl * kl, logits, retain_graph=True, allow_unused=True)
+            g_est = None
+            if estimator_part.requires_grad:
+                (g_est,) = torch.autograd.grad(estimator_part, logits, retain_graph=True, allow_unused=True)
+            est, sup = _norm(g_est), _norm(g_kl)
+            stats.update(grad_est_norm=est, grad_kl_norm=sup, grad_ratio=est / sup if sup > 0 else 0.0)
         terms.update(
-            loss=w.ce * ce + w.kl * kl + w.surrogate * surrogate,
+            loss=estimator_part + w.kl * kl,
             ce=ce, kl=kl, class_logits=class_logits,
             correct=(class_logits.argmax(-1) == labels).sum(),
         )

@@ -1,19 +1,19 @@
-"""The model variants of `gazeattn train --model`: which model is built and which estimator trains its gaze.
+"""The model variants of `gazeattn train --model`: which estimator trains the gaze, which head uses it.
 
-| variant         | attention | gaze at train time                       | gaze at test time            |
-|-----------------|-----------|------------------------------------------|------------------------------|
-| gaze-direct     | min2021   | Gumbel-Max sample, direct optimization   | predicted (argmax of q)      |
-| gaze-gumbel     | li2018    | relaxed Gumbel-Softmax sample (Li et al.) | predicted                    |
-| gaze-st         | min2021   | straight-through Gumbel-Softmax          | predicted                    |
-| gaze-reinforce  | min2021   | REINFORCE with a leave-one-out baseline  | predicted                    |
-| gaze-local      | min2021   | local expectation (unbiased)             | predicted                    |
-| gaze-oracle     | min2021   | measured gaze (head trained by KL only)  | **measured** (needs gaze)    |
-| gaze-aux        | none      | head trained by KL only, no attention    | – (gaze supervision ablation)|
-| i3d             | none      | no gaze head                             | –                            |
+| variant         | gaze at train time                        | gaze at test time (default)   |
+|-----------------|-------------------------------------------|-------------------------------|
+| gaze-direct     | Gumbel-Max sample, direct optimization    | predicted: argmax of q        |
+| gaze-gumbel     | relaxed Gumbel-Softmax sample (Li et al.) | predicted: q (expectation)    |
+| gaze-st         | straight-through Gumbel-Softmax           | predicted: argmax             |
+| gaze-reinforce  | REINFORCE with a leave-one-out baseline   | predicted: argmax             |
+| gaze-local      | local expectation (unbiased)              | predicted: argmax             |
+| gaze-oracle     | measured gaze (head trained by KL only)   | **measured** (needs gaze)     |
+| gaze-aux        | head trained by KL only, no attention     | – (gaze supervision ablation) |
+| i3d             | no gaze head                              | –                             |
 
-Every gaze variant gets the same KL(measured gaze ‖ q) term, so estimators are compared like for like.
-``model.attention`` in the config overrides the attention of a variant (e.g. gaze-gumbel with min2021 attention
-isolates the estimator from the attention form).
+The attention head is separate from the estimator: every gaze variant uses :data:`DEFAULT_GAZE_ATTENTION`
+unless ``model.attention`` says otherwise (``min2021`` is the paper's, ``li2018`` Li et al.'s), so comparing
+two estimators changes one thing. Every gaze variant gets the same KL(measured gaze ‖ q) term.
 """
 
 from __future__ import annotations
@@ -30,14 +30,30 @@ from gazeattn.estimators import (
 from gazeattn.models import ModelConfig
 from gazeattn.train.config import TrainConfig
 
-DEFAULT_ATTENTION = {"gaze-gumbel": "li2018", "gaze-aux": "none", "i3d": "none"}
+# The project's head for every gaze variant; chosen from the study in the README ("Choosing the head").
+DEFAULT_GAZE_ATTENTION = "glimpse"
+NO_ATTENTION = ("gaze-aux", "i3d")
+HARD_SAMPLE_VARIANTS = ("gaze-direct", "gaze-st", "gaze-reinforce", "gaze-local")
+
+
+def default_attention(variant: str) -> str:
+    return "none" if variant in NO_ATTENTION else DEFAULT_GAZE_ATTENTION
+
+
+def default_test_gaze(variant: str) -> str:
+    """How a variant's z is formed at test time by default: as it was formed in training, without the noise."""
+    if variant == "gaze-gumbel":
+        return "expectation"  # trained on relaxed maps softmax((θ + γ)/τ)
+    if variant == "gaze-oracle":
+        return "measured"
+    return "argmax"
 
 
 def model_config(config: TrainConfig, *, num_classes: int) -> ModelConfig:
     m, variant = config.model, config.run.model
-    attention = m.attention or DEFAULT_ATTENTION.get(variant, "min2021")
-    if variant == "i3d" and attention != "none":
-        raise ValueError("the i3d variant has no gaze: leave model.attention empty")
+    attention = m.attention or default_attention(variant)
+    if variant in NO_ATTENTION and attention != "none":
+        raise ValueError(f"the {variant} variant has no attention: leave model.attention empty")
     clip = config.clip_config()
     fields = dict(backbone=m.backbone, streams=m.streams, num_classes=num_classes, dropout=m.dropout,
                   attention=attention, clip=(clip.frames, clip.crop, clip.crop), strides=clip.strides,
@@ -72,7 +88,8 @@ def build_estimator(config: TrainConfig):
     e, variant = config.estimator, config.run.model
     chunk = e.chunk_size or None
     if variant == "gaze-direct":
-        return DirectOptimization(eps_schedule=eps_schedule(config), mode=e.mode, chunk_size=chunk)
+        return DirectOptimization(eps_schedule=eps_schedule(config), mode=e.mode, chunk_size=chunk,
+                                  relative=e.eps_relative)
     if variant == "gaze-gumbel":
         return GumbelSoftmax(tau_schedule=tau_schedule(config), hard=False)
     if variant == "gaze-st":
