@@ -1,18 +1,14 @@
-"""Shared test helpers: per-test seeding from the test's name, paths to the real EGTEA fixtures."""
+"""Shared test helpers: per-test seeding from the test's name. (Paths to the real data files: realdata.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import zlib
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = (REPO / ".." / "shared" / "fixtures" / "egtea").resolve()
 
 
 def seed_from_name(name: str) -> int:
@@ -32,13 +28,6 @@ def _seed_from_test_name(request):
 @pytest.fixture
 def rng(request) -> np.random.Generator:
     return np.random.default_rng(seed_from_name(request.node.nodeid))
-
-
-@pytest.fixture(scope="session")
-def egtea_fixtures() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real EGTEA fixtures not found at {FIXTURES} (CI always has them)")
-    return FIXTURES
 
 
 @pytest.fixture

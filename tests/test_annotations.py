@@ -3,7 +3,8 @@ import pytest
 
 from gazeattn.data.annotations import read_label_index, read_split
 from gazeattn.data.clipnames import parse_clip_name
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
+from realdata import EGTEA
 
 
 def test_clip_name_round_trip():
@@ -22,9 +23,9 @@ def test_clip_name_errors(bad):
 
 
 @pytest.mark.parametrize("flavour", ["official", "min2021"])
-def test_real_split_counts(egtea_fixtures, flavour):
-    train = read_split(egtea_fixtures / "splits" / flavour / "train_split1.txt", n_actions=106)
-    test = read_split(egtea_fixtures / "splits" / flavour / "test_split1.txt", n_actions=106)
+def test_real_split_counts(flavour):
+    train = read_split(EGTEA / "splits" / flavour / "train_split1.txt", n_actions=106)
+    test = read_split(EGTEA / "splits" / flavour / "test_split1.txt", n_actions=106)
     assert (len(train), len(test)) == (8299, 2022)
     assert len({e.action for e in train}) == 106 and len({e.action for e in test}) == 106
     assert min(e.action for e in train) == 0 and max(e.action for e in train) == 105
@@ -38,9 +39,9 @@ def test_real_split_counts(egtea_fixtures, flavour):
         assert all(len(e.nouns) == 1 for e in train + test)
 
 
-def test_min2021_widened_names_share_prefix(egtea_fixtures):
-    official = read_split(egtea_fixtures / "splits" / "official" / "train_split1.txt")
-    widened = read_split(egtea_fixtures / "splits" / "min2021" / "train_split1.txt")
+def test_min2021_widened_names_share_prefix():
+    official = read_split(EGTEA / "splits" / "official" / "train_split1.txt")
+    widened = read_split(EGTEA / "splits" / "min2021" / "train_split1.txt")
     changed = [(a, b) for a, b in zip(official, widened) if a.clip != b.clip]
     assert changed, "the min2021 split should rename the short clips"
     for a, b in changed:

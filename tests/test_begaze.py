@@ -24,13 +24,9 @@ from gazeattn.data.begaze import (
     parse_begaze,
     read_begaze_samples,
 )
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
+from realdata import GAZE_NAMES, gaze_file, official_table_file
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "egtea"
-NAMES = ["OP01-R02-TurkeySandwich", "OP01-R06-GreekSalad", "OP04-R06-GreekSalad", "P10-R02-TurkeySandwich"]
-needs_fixtures = pytest.mark.skipif(
-    not (FIXTURES / "gaze_data").is_dir(), reason=f"EGTEA fixtures not found at {FIXTURES} (CI always has them)"
-)
 
 # A real v1 (BeGaze 3.1) header, from OP04-R06-GreekSalad.txt: 33 '##' lines, then the column header (line 34).
 V1_HEADER = [
@@ -110,19 +106,17 @@ def write(tmp_path: Path, lines: list[str], header: list[str] = V1_HEADER, name:
 # ------------------------------------------------------------------------------------------- real fixtures
 
 
-@needs_fixtures
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", GAZE_NAMES)
 def test_official_mode_equals_the_official_reader(name):
-    got = parse_begaze(FIXTURES / "gaze_data" / f"{name}.txt", compat="official")
-    want = np.load(FIXTURES / "gaze_official" / f"{name}.npy")
+    got = parse_begaze(gaze_file(name), compat="official")
+    want = np.load(official_table_file(name))
     assert got.dtype == np.float32 and got.shape == want.shape
     assert np.array_equal(got, want)
 
 
-@needs_fixtures
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", GAZE_NAMES)
 def test_samples_versions_and_layout(name):
-    path = FIXTURES / "gaze_data" / f"{name}.txt"
+    path = gaze_file(name)
     s = read_begaze_samples(path)
     assert s.version == (2 if name.startswith("P") else 1)
     header_count = next(int(line.split()[-1]) for line in path.read_text().splitlines() if "Number of Samples" in line)
@@ -146,10 +140,9 @@ def _per_frame(samples):
     return frames
 
 
-@needs_fixtures
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", GAZE_NAMES)
 def test_clean_mode_properties_on_real_files(name):
-    s = read_begaze_samples(FIXTURES / "gaze_data" / f"{name}.txt")
+    s = read_begaze_samples(gaze_file(name))
     clean, official = clean_table(s), official_table(s)
     assert np.array_equal(parse_begaze(s.path), clean)  # clean is the default
     assert clean.dtype == np.float32 and clean.shape == official.shape
@@ -400,14 +393,22 @@ def fuzz_settings(n: int) -> settings:
     )
 
 
-def _parse_or_data_error(path: Path) -> None:
+def _parse_or_data_error(path: Path) -> dict[str, np.ndarray]:
+    """Each compat mode either raises DataError naming ``path:line`` (a line of the file, or the one after its end
+    for 'no samples') or returns a table with the documented columns and values; returns the tables it got."""
+    data = path.read_bytes()
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    tables = {}
     for compat in ("official", "clean"):
         try:
             table = parse_begaze(path, compat=compat)
         except DataError as err:
-            assert err.path == str(path) and err.line is not None and err.line >= 1
+            assert err.path == str(path) and err.line is not None and 1 <= err.line <= n_lines + 1, str(err)
+            assert str(err) == f"{path}:{err.line}: {err.reason}"
         else:
             _check_table(table, compat)
+            tables[compat] = table
+    return tables
 
 
 @fuzz_settings(150)
@@ -451,14 +452,18 @@ def test_fuzz_field_values_give_a_valid_table_or_data_error(tmp_path, lines):
     _parse_or_data_error(write(tmp_path, body, name="fields.txt"))
 
 
-@needs_fixtures
 @fuzz_settings(25)
-@given(frac=st.floats(0.0, 1.0), name=st.sampled_from(NAMES))
+@given(frac=st.floats(0.0, 1.0), name=st.sampled_from(GAZE_NAMES))
 def test_fuzz_truncated_real_files(tmp_path, frac, name):
-    data = (FIXTURES / "gaze_data" / f"{name}.txt").read_bytes()
+    """A real file cut anywhere: an error naming its line, or the official table of every frame before the last
+    one read (the last frame's samples, or the last sample's digits, may be cut short)."""
+    data = gaze_file(name).read_bytes()
     path = tmp_path / "cut.txt"
     path.write_bytes(data[: int(len(data) * frac)])
-    _parse_or_data_error(path)
+    tables = _parse_or_data_error(path)
+    if "official" in tables:
+        got, want = tables["official"], np.load(official_table_file(name))
+        assert len(got) <= len(want) and np.array_equal(got[:-1], want[: len(got) - 1])
 
 
 # ---------------------------------------------------------------------------------------------- find_gaze_file

@@ -14,8 +14,9 @@ import pytest
 from gazeattn.cli import main
 from gazeattn.data import begaze
 from gazeattn.data.begaze import MAX_LINE_BYTES, parse_begaze, read_begaze_samples, read_begaze_table
-from gazeattn.errors import DataError
-from test_begaze import FIRST, FIXTURES, NAMES, V1_HEADER, V2_HEADER, needs_fixtures, v1, v2
+from gazeattn.utils.errors import DataError
+from realdata import GAZE_NAMES, gaze_file, official_table_file
+from test_begaze import FIRST, V1_HEADER, V2_HEADER, v1, v2
 
 COMPATS = ("clean", "official")
 
@@ -39,11 +40,10 @@ def error(path, **kw) -> DataError:
 # ------------------------------------------------------------------------------------- block independence
 
 
-@needs_fixtures
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", GAZE_NAMES)
 def test_real_files_give_the_same_table_and_samples_for_any_block_size(name):
-    path = FIXTURES / "gaze_data" / f"{name}.txt"
-    official = np.load(FIXTURES / "gaze_official" / f"{name}.npy")
+    path = gaze_file(name)
+    official = np.load(official_table_file(name))
     whole = {c: parse_begaze(path, compat=c, chunk_bytes=1 << 26) for c in COMPATS}  # one block
     assert np.array_equal(whole["official"], official)
     samples = read_begaze_samples(path, chunk_bytes=1 << 26)
@@ -156,7 +156,7 @@ def _peak_bytes(path, compat: str) -> int:
 @pytest.mark.parametrize("compat", COMPATS)
 def test_memory_does_not_grow_with_the_file(tmp_path, compat, caplog):
     """A session's samples repeated 15 times (12.6 MB) need the memory of 3 repetitions (2.5 MB): the table,
-    per-frame sums and one read buffer. Regression: the whole file was held, about 9 bytes per byte of file."""
+    per-frame sums and one read buffer (holding the whole file would cost about 9 bytes per byte of file)."""
     rng = np.random.default_rng(0)
     body = "".join(f"{1000 + i}\tSMP\t1\t{x:.2f}\t{y:.2f}\t{i * 24 // 30}\t\t{'Fixation' if i % 5 else 'Saccade'}\r\n"
                    for i, (x, y) in enumerate(rng.uniform(0, 1300, size=(20_000, 2)))).encode()
@@ -164,7 +164,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path, compat, caplog):
     three = write(tmp_path, header + body * 3, "three.txt")
     fifteen = write(tmp_path, header + body * 15, "fifteen.txt")
     small, big = _peak_bytes(three, compat), _peak_bytes(fifteen, compat)
-    assert big - small < 1e6 and big < 12e6, (small, big)  # the old reader: about 110 MB more
+    assert big - small < 1e6 and big < 12e6, (small, big)  # a whole-file reader: about 110 MB more
     # the counter restarts after each repetition: one warning per file, naming it and the first line going back
     warned = [r.getMessage().split(": ")[0] for r in caplog.records if "goes backwards" in r.getMessage()]
     assert warned == [f"{three}:{FIRST + 20_000}", f"{fifteen}:{FIRST + 20_000}"]
@@ -189,7 +189,7 @@ def test_a_backwards_frame_counter_is_warned_about_once_naming_file_and_line(tmp
 
 @pytest.mark.parametrize("size", ["small", "over 1 MiB"])
 def test_old_mac_line_ends_are_named(tmp_path, size):
-    """Regression: CR-only line ends were reported as 'control characters in the header (binary file?)'."""
+    """CR-only line ends are named as such (not as 'control characters in the header (binary file?)')."""
     body = [v1(f % 24000, "100.00", "200.00") for f in range(3 if size == "small" else 25_000)]
     path = write(tmp_path, text(V1_HEADER + body, "\r"))
     for compat in COMPATS:
@@ -203,8 +203,8 @@ def test_old_mac_line_ends_are_named(tmp_path, size):
 
 
 def test_a_folder_or_a_missing_file_is_named_as_such(tmp_path, capsys):
-    """Regression: a folder given as a gaze file was reported as 'no such file' (and read_begaze_samples raised
-    IsADirectoryError, not DataError)."""
+    """A folder given as a gaze file is a DataError saying so (not 'no such file', not IsADirectoryError); a missing
+    file is 'no such file'."""
     folder = tmp_path / "P10-R02-TurkeySandwich.txt"
     folder.mkdir()
     for fn in (parse_begaze, read_begaze_samples, read_begaze_table):

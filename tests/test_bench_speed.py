@@ -11,15 +11,9 @@ import pytest
 import torch
 
 from gazeattn.benchmarks.candidates import coordinate_candidates
-from gazeattn.benchmarks.speed import (
-    COPY_BASELINE,
-    CopyPerCandidate,
-    TrainStep,
-    format_markdown,
-    main,
-    random_batch,
-    shape_config,
-)
+from gazeattn.benchmarks.speed import format_markdown, main
+from gazeattn.benchmarks.speed.common import shape_config
+from gazeattn.benchmarks.speed.train_step import COPY_BASELINE, CopyPerCandidate, TrainStep, random_batch
 from gazeattn.models import GazeAttentionModel, ModelConfig
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import GazeObjective

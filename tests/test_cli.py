@@ -9,7 +9,7 @@ import pytest
 
 from gazeattn.cli import COMMANDS, main
 from gazeattn.cli.bench import BENCHMARKS
-from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.synth import SynthConfig, write_synthetic_egtea
 
 
 @pytest.fixture(scope="module")

@@ -10,33 +10,28 @@ import pytest
 
 from gazeattn.cli import main
 from gazeattn.data.begaze import parse_begaze
+from realdata import gaze_file, official_table_file
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "egtea"
-needs_fixtures = pytest.mark.skipif(
-    not (FIXTURES / "gaze_data").is_dir(), reason=f"EGTEA fixtures not found at {FIXTURES} (CI always has them)"
-)
 P10 = "P10-R02-TurkeySandwich"
 OP04 = "OP04-R06-GreekSalad"
 COLUMNS = b"Time\tType\tL POR X [px]\tL POR Y [px]\tFrame\tL Event Info\r\n"  # a minimal v1 column header
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name", [P10, OP04])
 def test_parse_official_npy_equals_fixture(tmp_path, capsys, name):
     out = tmp_path / "x.npy"
-    rc = main(["gaze", "parse", str(FIXTURES / "gaze_data" / f"{name}.txt"), "--compat", "official", "--out", str(out)])
+    rc = main(["gaze", "parse", str(gaze_file(name)), "--compat", "official", "--out", str(out)])
     assert rc == 0
     table = np.load(out)
-    assert table.dtype == np.float32 and np.array_equal(table, np.load(FIXTURES / "gaze_official" / f"{name}.npy"))
+    assert table.dtype == np.float32 and np.array_equal(table, np.load(official_table_file(name)))
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and f"{table.shape[0]} frames" in line and "official" in line
     assert ("v2" in line) == name.startswith("P") and "fixation" in line and "truncated 0.0%" in line
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]  # no temporary file left behind
 
 
-@needs_fixtures
 def test_parse_clean_csv_round_trips(tmp_path, capsys):
-    src = FIXTURES / "gaze_data" / f"{P10}.txt"
+    src = gaze_file(P10)
     out = tmp_path / "p10.csv"
     assert main(["gaze", "parse", str(src), "--out", str(out)]) == 0  # clean is the default
     assert out.read_text().splitlines()[0] == "frame,x,y,type"
@@ -80,9 +75,8 @@ def test_bad_output_suffix_and_missing_input(tmp_path, capsys):
     capsys.readouterr()
 
 
-@needs_fixtures
 def test_benchmark_runs_and_reports_json(capsys, tmp_path):
-    src = str(FIXTURES / "gaze_data" / f"{OP04}.txt")
+    src = str(gaze_file(OP04))
     assert main(["bench", "gaze", "--repeat", "1", "--json", "--sizes", "0.6", "--tmp", str(tmp_path), src]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == {"per-line python", "official", "clean"}
@@ -99,8 +93,10 @@ def test_benchmark_runs_and_reports_json(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the generated files are deleted
 
 
-@needs_fixtures
-def test_benchmark_default_fixtures_are_the_shared_ones():
+def test_benchmark_reads_the_real_gaze_files_the_repository_carries():
+    """`bench gaze` without files reads <repo>/tests/data/egtea/gaze_data, so `make bench` works from any clone."""
     from gazeattn.benchmarks.gaze_parse import default_fixtures
 
-    assert default_fixtures().resolve() == (FIXTURES / "gaze_data").resolve()
+    repo = Path(__file__).resolve().parents[1]
+    assert default_fixtures().resolve() == (repo / "tests" / "data" / "egtea" / "gaze_data").resolve()
+    assert sorted(p.suffix for p in default_fixtures().iterdir()) == [".txt"] * 4

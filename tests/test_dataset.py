@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader
 from gazeattn.data.begaze import FIXATION, parse_begaze
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips, window_starts
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.data.transforms import CropFlip
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 CFG = ClipConfig(frames=24, crop=64, short_side=72, train_short_side=(72, 88), strides=(8, 16, 16))
 
@@ -59,8 +59,8 @@ def test_every_clip_decodes_and_every_gaze_row_maps(world):
 
 
 def test_padded_frames_of_short_clips_repeat_the_last_frames_gaze(world):
-    """A clip shorter than the window repeats its last frame: its pixels and its gaze (x, y and type). Regression:
-    the padded frames' gaze used to be read from the session frames after the clip's end."""
+    """A clip shorter than the window repeats its last frame: its pixels and its gaze (x, y and type), never the
+    gaze of the session frames after the clip's end."""
     cfg = ClipConfig(frames=64, crop=64, short_side=72, train_short_side=(72, 88), strides=(8, 16, 16))
     layout = EgteaLayout(world)
     ds = EgteaClips(layout, layout.read_split(1, "test"), cfg, train=False)

@@ -11,22 +11,19 @@ import torch
 import gazeattn.estimators as est
 from gazeattn.estimators import (
     Constant,
-    CosineSchedule,
     DirectOptimization,
-    ExactEnumeration,
     ExponentialDecay,
     GumbelSoftmax,
-    LinearSchedule,
     LocalExpectation,
     Reinforce,
     direct_gradient,
-    jang_tau_schedule,
     local_expectation_gradient,
     reference_eps_schedule,
     sample_gumbel,
     surrogate_from_grad,
 )
 from gazeattn.estimators.closed_form import multilinear_loss_fn
+from estimator_helpers import CosineSchedule, ExactEnumeration, LinearSchedule, jang_tau_schedule
 
 D = torch.float64
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gazeattn.data.begaze import MAX_FRAME, TRUNCATED, UNTRACKED, parse_begaze
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 from test_begaze import V1_HEADER, V2_HEADER
 
 W, H = 1280, 960
@@ -332,7 +332,7 @@ def test_latin1_text_names_the_line_of_the_first_non_ascii_byte(tmp_path, case, 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
 def test_utf16_and_utf32_text_is_named_as_such_on_line_1(tmp_path, encoding):
-    """Regression: UTF-16-LE without a byte-order mark used to say 'control characters in the header'."""
+    """Wide text, UTF-16-LE without a byte-order mark included, is named as such (not as control characters)."""
     path = tmp_path / "wide.txt"
     path.write_bytes(("\r\n".join(V1_HEADER + [_line(1, 1, "1.00", "2.00", 0, "Fixation")]) + "\r\n").encode(encoding))
     for compat in ("clean", "official"):
@@ -351,7 +351,7 @@ def test_utf8_byte_order_mark_is_tolerated(tmp_path):
 
 
 def test_huge_values_parse_without_numpy_warnings(tmp_path):
-    """Regression: official mode printed 'RuntimeWarning: overflow encountered in cast' for |px| > 3.4e38."""
+    """|px| > 3.4e38 (beyond float32) gives finite tables and no 'RuntimeWarning: overflow encountered in cast'."""
     path = tmp_path / "huge.txt"
     path.write_bytes(_file(1, [_line(1, 1, "1e300", "-1e300", 0, "Fixation"), _line(1, 2, "-1e300", "1e300", 0, "-")]))
     with warnings.catch_warnings():

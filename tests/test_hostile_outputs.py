@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from gazeattn.cli import main
-from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
-from gazeattn.train.checkpoint import checkpoint_root, list_checkpoints, verify_checkpoint
+from gazeattn.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.runs.checkpoints import checkpoint_root, list_checkpoints, verify_checkpoint
 
 SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
          "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
@@ -289,8 +289,8 @@ def test_disk_full_during_a_checkpoint_injected(world, tmp_path, capsys, monkeyp
     weights, after writing part of the file)."""
     from safetensors import SafetensorError
 
-    import gazeattn.atomic as atomic
-    import gazeattn.models.weights as weights
+    import gazeattn.utils.atomic as atomic
+    import gazeattn.models.weights.digest as weights
 
     out = tmp_path / "run"
     full = {"on": False}

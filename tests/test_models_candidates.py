@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from gazeattn import estimators
 from gazeattn.models import GazeAttentionModel, ModelConfig
 
 GRID = (3, 4, 5)  # T', H', W' (clip 24×128×160 at strides (8, 32, 32))
@@ -79,7 +80,6 @@ def test_candidate_losses_are_differentiable_in_x5_and_z():
 
 
 def test_direct_gradient_through_candidate_losses_matches_reference_style():
-    estimators = pytest.importorskip("gazeattn.estimators")
     model = _model()
     batch = 3
     x5 = torch.randn(batch, 16, *GRID)

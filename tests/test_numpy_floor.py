@@ -1,7 +1,7 @@
 """The numpy floor declared in pyproject.toml covers every numpy function the package calls.
 
-Regression: pyproject allowed numpy>=1.24 while the gaze parser called np.bitwise_count (NumPy >= 2.0), so on
-numpy 1.x every gaze parse failed. CI installs one numpy, so this reads the code instead: every ``np.NAME`` /
+A call newer than the floor (np.bitwise_count, NumPy >= 2.0, under a numpy>=1.24 floor) would make every gaze
+parse fail on numpy 1.x. CI installs one numpy, so this reads the code instead: every ``np.NAME`` /
 ``numpy.NAME`` (and ``np.linalg.NAME``) used under src/ must exist in the declared floor, checked against the
 names numpy added after 1.24. (The gaze tests were also run by hand on numpy 1.24.4 and 1.26.4: README.)
 """
@@ -74,7 +74,7 @@ def test_pyproject_numpy_floor_has_every_numpy_function_the_code_calls():
 
 
 def test_the_check_flags_bitwise_count_under_a_1_24_floor(tmp_path):
-    """The check can fail: the call this issue found is flagged under numpy>=1.24 and accepted under >=2.0."""
+    """The check can fail: np.bitwise_count is flagged under numpy>=1.24 and accepted under >=2.0."""
     (tmp_path / "m.py").write_text("import numpy as np\nc = np.bitwise_count(np.zeros(3, np.uint64))\n"
                                    "n = np.linalg.vector_norm(np.ones(2))\n")
     used = numpy_names_used(tmp_path)

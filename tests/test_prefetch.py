@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gazeattn.data.prefetch import Prefetcher
+from gazeattn.train.prefetch import Prefetcher
 
 
 class _Box:

@@ -22,8 +22,8 @@ import torch
 from gazeattn.models import GazeAttentionModel
 from gazeattn.models.config import ModelConfig
 from gazeattn.models.weights import WeightsError, load_reference_checkpoint, read_torch_state_dict
-from gazeattn.train import checkpoint as ckpt
-from gazeattn.train.checkpoint import (
+from gazeattn.runs import checkpoints as ckpt
+from gazeattn.runs.checkpoints import (
     CheckpointError,
     checkpoint_root,
     load_checkpoint,
@@ -210,7 +210,7 @@ def test_real_sigkill_during_checkpoint_writes(tmp_path):
 import sys, torch
 from gazeattn.models import GazeAttentionModel
 from gazeattn.models.config import ModelConfig
-from gazeattn.train.checkpoint import load_latest, save_checkpoint
+from gazeattn.runs.checkpoints import load_latest, save_checkpoint
 run, config = sys.argv[1], ModelConfig.from_json(sys.argv[2])
 loaded = load_latest(run, with_state=False)
 step = loaded.meta["step"] + 1 if loaded else 1

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from gazeattn import runlock
+from gazeattn.runs import lock as runlock
 from gazeattn.cli import main
-from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
-from gazeattn.runlock import LOCK_NAME, OutputLocked, acquire, output_file_lock, run_folder_lock
+from gazeattn.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.runs.lock import LOCK_NAME, OutputLocked, acquire, output_file_lock, run_folder_lock
 
 SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
          "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
@@ -143,7 +143,7 @@ def test_lock_is_released_on_ctrl_c(world, tmp_path, monkeypatch, capsys):
 
 def test_lock_is_held_by_rank_0_only_and_named_in_every_rank(world, tmp_path, monkeypatch):
     """Under torchrun the other ranks do not touch the lock; when rank 0 is refused, every rank stops."""
-    from gazeattn.errors import DataError
+    from gazeattn.utils.errors import DataError
     from gazeattn.train import distributed, engine
 
     out = tmp_path / "ranked"
@@ -181,7 +181,7 @@ def test_a_stale_lock_of_a_killed_run_is_taken_over_with_one_warning(world, tmp_
 
 def test_a_real_sigkill_leaves_a_lock_the_next_run_takes_over(tmp_path, caplog):
     out = tmp_path / "killed"
-    child = ("import sys, time; from gazeattn.runlock import run_folder_lock\n"
+    child = ("import sys, time; from gazeattn.runs.lock import run_folder_lock\n"
              "with run_folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", child, str(out)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"

@@ -4,9 +4,9 @@ from collections import namedtuple
 
 import pytest
 
-from gazeattn.data import shared_memory
+from gazeattn.train import shared_memory
 from gazeattn.data.dataset import ClipConfig
-from gazeattn.data.shared_memory import batch_bytes, batches_in_flight, shared_memory_warning
+from gazeattn.train.shared_memory import batch_bytes, batches_in_flight, shared_memory_warning
 
 REFERENCE = ClipConfig(frames=24, crop=224, short_side=256, train_short_side=(256, 256), flow=True)
 Usage = namedtuple("Usage", "total used free")
@@ -46,7 +46,7 @@ def test_training_warns_before_the_first_step(tmp_path, monkeypatch, caplog):
 
     monkeypatch.setattr(engine, "shared_memory_warning", fake)
     from gazeattn.cli import main
-    from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+    from gazeattn.synth import SynthConfig, write_synthetic_egtea
 
     world = tmp_path / "egtea"
     write_synthetic_egtea(world, SynthConfig(sessions=2, clips_per_session=4, seed=1, width=64, height=48,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from gazeattn.cli import main
-from gazeattn.errors import DataError
-from gazeattn.runlock import OutputLocked, run_folder_lock
-from gazeattn.study import runner
+from gazeattn.utils.errors import DataError
+from gazeattn.runs.lock import OutputLocked, run_folder_lock
+from gazeattn.study import plan, runner
 from gazeattn.study.report import run_metrics, summarize_study
 from gazeattn.study.spec import DEFAULT_SPEC, CellSpec, StudySpec, WorldSpec, load_spec, quick_spec
 from gazeattn.study.stats import T975, paired, sentence, summarize, t_quantile
@@ -290,7 +290,7 @@ def test_a_rerun_reuses_every_finished_run(grid, tmp_path, monkeypatch):
     result = runner.run_study(grid[0], out, progress=False, say=lambda _l: None)
     assert calls.trained == [] and calls.evaluated == []
     assert {r["status"] for r in result.report["runs"]} == {"reused"}
-    assert [r.status for r in runner.plan_study(grid[0], out, workers=3)] == ["reuse"] * 4  # workers: not compared
+    assert [r.status for r in plan.plan_study(grid[0], out, workers=3)] == ["reuse"] * 4  # workers: not compared
 
 
 def test_a_killed_study_continues_where_it_stopped(grid, tmp_path, monkeypatch):
@@ -301,7 +301,7 @@ def test_a_killed_study_continues_where_it_stopped(grid, tmp_path, monkeypatch):
     shutil.rmtree(ckpt / "step_0000002")
     (ckpt / "latest").write_text("step_0000001\n")
     (out / "runs/tiny/i3d/s0/eval.json").unlink()
-    assert [r.status for r in runner.plan_study(grid[0], out)] == ["reuse", "resume", "evaluate", "train"]
+    assert [r.status for r in plan.plan_study(grid[0], out)] == ["reuse", "resume", "evaluate", "train"]
 
     killed = Counting(monkeypatch, fail_at=1)  # killed when the second training starts
     with pytest.raises(KeyboardInterrupt):
@@ -330,7 +330,7 @@ def test_a_run_of_another_recipe_is_refused_not_reused(grid, tmp_path, capsys):
     assert (out / "runs/tiny/i3d/s0/eval.json").read_bytes() == before
     other_world = load_spec(_spec_file(tmp_path, TINY.replace("sessions = 2", "sessions = 3"), "w.toml"))
     with pytest.raises(DataError, match=r"tiny-s0: was written for world 'tiny' with other settings \(sessions\)"):
-        runner.plan_study(other_world, out)
+        plan.plan_study(other_world, out)
 
 
 def test_one_writer_per_study_folder(grid, tmp_path):
@@ -373,7 +373,7 @@ def test_a_diverged_run_is_recorded_left_out_and_not_retried(grid, tmp_path, mon
     assert report["aggregates"]["tiny"]["i3d"]["metrics"]["mean_class_accuracy"]["n"] == 1
     assert "non-finite loss" in json.loads((out / "runs/tiny/i3d/s1/failed.json").read_text())["error"]
     assert "**failed (non-finite loss, left out)**: tiny/i3d/s1" in (out / "study.md").read_text()
-    assert [r.status for r in runner.plan_study(grid[0], out)][-1] == "failed"  # not retried by a rerun
+    assert [r.status for r in plan.plan_study(grid[0], out)][-1] == "failed"  # not retried by a rerun
 
 
 def test_cells_and_worlds_can_narrow_the_grid(tmp_path):
@@ -384,9 +384,9 @@ def test_cells_and_worlds_can_narrow_the_grid(tmp_path):
     grid = [(w.name, c.name, s) for w, c, s in spec.grid()]
     assert grid == [("tiny", "direct", 0), ("tiny", "direct", 1), ("tiny", "i3d", 1),
                     ("other", "direct", 3), ("other", "only-other", 3)]
-    plan = runner.plan_study(spec, tmp_path / "out")
-    assert [r.key for r in plan] == [f"{w}/{c}/s{s}" for w, c, s in grid]
-    assert [r.key for r in runner.plan_study(spec, tmp_path / "out", only=["other"])] == [
+    planned = plan.plan_study(spec, tmp_path / "out")
+    assert [r.key for r in planned] == [f"{w}/{c}/s{s}" for w, c, s in grid]
+    assert [r.key for r in plan.plan_study(spec, tmp_path / "out", only=["other"])] == [
         "other/direct/s3", "other/only-other/s3"]
     bad = _spec_file(tmp_path, text.replace('worlds = ["other"]', 'worlds = ["nowhere"]'), "bad.toml")
     with pytest.raises(DataError, match=r"bad.toml.*\[cells.only-other\] worlds: nowhere is not a world"):
@@ -407,3 +407,14 @@ def test_jobs_run_the_grid_in_worker_processes_with_the_same_results(grid, tmp_p
         first = json.loads((grid[1] / f"runs/tiny/direct/s{seed}/eval.json").read_text())
         assert again["study"] == first["study"]
         assert again["mean_class_accuracy"] == pytest.approx(first["mean_class_accuracy"])
+
+
+def test_training_diagnostics_average_the_second_half_of_training(tmp_path):
+    from gazeattn.study.report import training_diagnostics
+
+    records = [{"kind": "train", "step": s, "decision_z_sensitivity": v, "grad_ratio": 2 * v}
+               for s, v in ((10, 9.0), (20, 9.0), (30, 0.2), (40, 0.4))] + [{"kind": "eval", "step": 40}]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
+    got = training_diagnostics(tmp_path)
+    assert got == {"train.decision_z_sensitivity": pytest.approx(0.3), "train.grad_ratio": pytest.approx(0.6)}
+    assert training_diagnostics(tmp_path / "missing") == {}

@@ -11,10 +11,13 @@ import av
 import numpy as np
 import pytest
 
+from gazeattn.data import begaze
 from gazeattn.data.annotations import read_label_index, read_split
-from gazeattn.data.begaze_writer import frame_timecode, write_begaze
 from gazeattn.data.clipnames import parse_clip_name
-from gazeattn.data.synth import SynthConfig, _plan, write_synthetic_egtea
+from gazeattn.synth import SynthConfig, write_synthetic_egtea
+from gazeattn.synth.begaze_writer import frame_timecode, write_begaze
+from gazeattn.synth.plan import plan_world as _plan
+from realdata import gaze_file, official_table_file
 
 TINY = dict(sessions=2, clips_per_session=3, width=64, height=48, min_frames=24, max_frames=40,
             no_gaze_clip_fraction=0.2)
@@ -168,7 +171,6 @@ def test_gaze_file_structure(world):
 
 def test_official_reader_round_trip(world):
     out, _, truth = world
-    begaze = pytest.importorskip("gazeattn.data.begaze")
     types = set()
     for session in truth["sessions"]:
         path = out / "gaze_data" / f"{session}.txt"
@@ -324,16 +326,15 @@ def test_cli_in_process_with_frames(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["OP01-R02-TurkeySandwich", "P10-R02-TurkeySandwich"])
-def test_begaze_writer_rewrites_real_exports_exactly(egtea_fixtures, tmp_path, name):
+def test_begaze_writer_rewrites_real_exports_exactly(tmp_path, name):
     """Re-writing a real export's samples gives a file the official reader turns into the same table."""
-    begaze = pytest.importorskip("gazeattn.data.begaze")
-    real = begaze.read_begaze_samples(egtea_fixtures / "gaze_data" / f"{name}.txt")
+    real = begaze.read_begaze_samples(gaze_file(name))
     names = {begaze.EVENT_FIXATION: "Fixation", begaze.EVENT_SACCADE: "Saccade", begaze.EVENT_BLINK: "Blink",
              begaze.EVENT_NONE: "-"}
     path = tmp_path / f"{name}.txt"
     write_begaze(path, version=real.version, time_us=real.time_us, x_px=real.x_px, y_px=real.y_px,
                  frame=real.frame, events=[names[int(e)] for e in real.event])
-    expected = np.load(egtea_fixtures / "gaze_official" / f"{name}.npy")
+    expected = np.load(official_table_file(name))
     assert np.array_equal(official_table(path), expected)
     assert np.array_equal(begaze.parse_begaze(path, compat="official"), expected)
 

@@ -15,9 +15,10 @@ from gazeattn.data.begaze import EVENT_FIXATION, parse_begaze, read_begaze_sampl
 from gazeattn.data.check import check_dataset
 from gazeattn.data.clipnames import parse_clip_name
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.data.synth import (WORLDS, SynthConfig, _clip_scene, _plan, _session_style, synth_world,
-                                 write_synthetic_egtea)
-from gazeattn.data.synth_scene import VOCABULARIES, render_clip
+from gazeattn.synth import WORLDS, SynthConfig, synth_world, write_synthetic_egtea
+from gazeattn.synth.plan import clip_scene as _clip_scene, plan_world as _plan, session_style as _session_style
+from gazeattn.synth.render import render_clip
+from gazeattn.synth.vocabulary import VOCABULARIES
 
 # the tiny world of test_synth.py; digests computed with the generator BEFORE the difficulty knobs existed
 TINY = dict(seed=7, sessions=2, clips_per_session=3, width=64, height=48, min_frames=24, max_frames=40,

@@ -25,7 +25,7 @@ from gazeattn.models.weights import (
     save_i3d_weights,
     tensor_digest,
 )
-from gazeattn.train.checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, sha256_file
+from gazeattn.runs.checkpoints import CheckpointError, load_checkpoint, load_latest, save_checkpoint, sha256_file
 from videotools import numbered_frames, write_mp4
 
 CONFIG = ModelConfig(backbone="tiny", streams="rgb", clip=(24, 64, 64), strides=(8, 16, 16), num_classes=5,
@@ -73,7 +73,7 @@ def test_the_header_holds_the_sha256_of_the_tensors(run):
 
 
 def test_a_damaged_bare_weights_file_is_refused_by_predict(run, video, tmp_path, capsys):
-    """The issue's case: 64 bytes flipped in the middle of a copied model.safetensors, loaded on its own."""
+    """64 bytes flipped in the middle of a copied model.safetensors, loaded on its own."""
     copy = tmp_path / "copy.safetensors"
     shutil.copyfile(_model_file(run), copy)
     assert main(["predict", str(video), "--checkpoint", str(copy), "--json"]) == 0  # intact: loads (with notes)

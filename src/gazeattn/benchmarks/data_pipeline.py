@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root) if args.root else None
         if root is None:
-            from gazeattn.data.synth import SynthConfig, write_synthetic_egtea
+            from gazeattn.synth import SynthConfig, write_synthetic_egtea
 
             root = Path(tmp) / "world"
             write_synthetic_egtea(root, SynthConfig(sessions=6, clips_per_session=14, seed=0))

@@ -1,7 +1,7 @@
 """`gazeattn bench gaze`: SMI BeGaze parse throughput (MB/s, 1 MB = 10^6 bytes of gaze file) and peak memory.
 
-1. Real files (the shared EGTEA fixtures by default): the vectorised parser (official and clean modes, file read
-   included) against the official EGTEA reader's method, a plain per-line Python parse of the same files (split
+1. Real files (by default the real EGTEA gaze files in tests/data/egtea): the vectorised parser (official and
+   clean modes, file read included) against the official EGTEA reader's method, a plain per-line Python parse of the same files (split
    each line, float() the coordinates, running average per frame in a dict). Before timing, that baseline is
    checked to give exactly the official table, so both do the same work. Each number is the best of --repeat
    runs, or of as many as fit in 1 s; wall-clock and CPU seconds are both reported (CPU time is steadier on a
@@ -34,9 +34,11 @@ from gazeattn.data.begaze import GAZE_RESOLUTION, parse_begaze
 
 
 def default_fixtures() -> Path:
-    """``<repo>/../shared/fixtures/egtea/gaze_data``, the repo being the one holding this package (src layout)."""
+    """The real EGTEA gaze files the repository carries for its tests (``<repo>/tests/data/egtea/gaze_data``), or
+    ``<repo>/../shared/fixtures/egtea/gaze_data`` where a checkout has that instead (src layout)."""
     repo = Path(gazeattn.__file__).resolve().parents[2]
-    return repo.parent / "shared" / "fixtures" / "egtea" / "gaze_data"
+    inside = repo / "tests" / "data" / "egtea" / "gaze_data"
+    return inside if inside.is_dir() else repo.parent / "shared" / "fixtures" / "egtea" / "gaze_data"
 
 
 def baseline_parse(path: str | Path) -> np.ndarray:

@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-from gazeattn.errors import DataError, os_reason
+from gazeattn.utils.errors import DataError, os_reason
 
 # name -> (module holding main(argv) -> int, one-line help). Imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {

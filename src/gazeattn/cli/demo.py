@@ -17,38 +17,17 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from gazeattn.atomic import write_text_atomic
 from gazeattn.data.check import check_dataset, format_report
 from gazeattn.data.dataset import EgteaClips
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.viz import draw_cell, draw_cross, save_png, tile, to_uint8
+from gazeattn.report.demo import write_demo_report
+from gazeattn.report.images import save_png
+from gazeattn.report.overlays import measured_gaze_sheet, write_overlay
 
 DEMO_CELLS = (("direct", "gaze-direct"), ("gumbel", "gaze-gumbel"), ("i3d", "i3d"))
 DEMO_SEEDS = (0, 1, 2)
 DEMO_STEPS = 500
 DEMO_WORLD = {"synth": "demo", "sessions": 10, "clips_per_session": 16}
-
-
-def gaze_sheet(dataset: EgteaClips, indices: list[int], scale: int = 3) -> np.ndarray:
-    """One row per clip: the first frame of each temporal slot, measured gaze (red cross) and its target cell
-    (green), each panel enlarged ``scale`` times."""
-    cfg = dataset.config
-    panels = []
-    for i in indices:
-        item = dataset[i]
-        rgb = item["rgb"].permute(1, 2, 3, 0).numpy()  # (C,T,H,W) -> (T,H,W,C)
-        t_slots, gh, gw = item["gaze_target"].shape
-        for t in range(t_slots):
-            f = t * cfg.strides[0]
-            img = to_uint8(rgb[f]).copy()
-            if item["gaze_mask"][t]:
-                draw_cell(img, int(item["gaze_cell"][t]), (gh, gw))
-            if int(item["gaze_type"][f]) in (1, 2):
-                draw_cross(img, tuple(item["gaze_xy"][f].tolist()))
-            panels.append(np.kron(img, np.ones((scale, scale, 1), np.uint8)))
-    return tile(panels, columns=len(panels) // len(indices))
 
 
 def demo_spec(*, seeds, steps: int, attention: str, world: dict, checkpoint_every: int):
@@ -87,7 +66,8 @@ def main(argv: list[str]) -> int:
     if args.steps < 1 or args.jobs < 1 or not args.seeds:
         parser.error("--steps and --jobs must be >= 1 and --seeds non-empty")
 
-    from gazeattn.predict import load_predictor, write_overlay
+    from gazeattn.inference import load_predictor
+    from gazeattn.study.report import markdown
     from gazeattn.study.runner import run_study
 
     t_demo = time.perf_counter()
@@ -113,16 +93,19 @@ def main(argv: list[str]) -> int:
         logs[name] = _read_log(run)
         if model != "i3d" and (run / "checkpoints").is_dir():
             prediction = load_predictor(run).predict(layout.resolve(entry.clip).video, top=5)
-            overlays[f"{name} (seed {spec.seeds[0]}) on {entry.clip.name}"] = write_overlay(
-                prediction, out / "overlays" / f"{name}.png")
+            caption = f"{name} (seed {spec.seeds[0]}) on {entry.clip.name}"
+            overlays[caption] = write_overlay(prediction, out / "overlays" / f"{name}.png", title=caption,
+                                              truth=entry.action)
     from gazeattn.train.config import preset
 
     data_view = EgteaClips(layout, layout.read_split(1, "train")[:4], preset("cpu").clip_config(), train=True)
+    names = layout.actions.names if layout.actions is not None else None
     overlays["measured gaze (red cross) and its target cell (green), training clips"] = save_png(
-        out / "overlays" / "measured_gaze.png", gaze_sheet(data_view, list(range(len(data_view)))))
+        out / "overlays" / "measured_gaze.png", measured_gaze_sheet(data_view, list(range(len(data_view))),
+                                                                    class_names=names))
 
     print("[3/3] report")
-    path = _write_report(out, result.report, logs, overlays, command)
+    path = write_demo_report(out, markdown(result.report), logs, overlays, command)
     print("\n" + _summary(result.report))
     print(f"\nreport: {path}; study: {study_dir / 'study.md'} (total {time.perf_counter() - t_demo:.0f} s)")
     return 0
@@ -140,29 +123,3 @@ def _summary(report: dict) -> str:
     lines += [c["sentence"] for c in report["comparisons"]
               if c["metric"] == "mean_class_accuracy" and c["kind"] == "baseline"]
     return "\n".join(lines)
-
-
-def _write_report(out: Path, report: dict, logs: dict[str, list[dict]], overlays: dict[str, Path],
-                  command: list[str]) -> Path:
-    from gazeattn import plots
-    from gazeattn.study.report import markdown
-
-    lines = ["# gazeattn demo", "",
-             "Three recipes on the demo's synthetic EGTEA world, one world per seed: `direct` (Min & Corso's "
-             "direct optimization) and `gumbel` (Li et al.'s Gumbel-Softmax) with the same attention head, and "
-             "`i3d` without gaze. The study below is the demo's; its runs are in `study/runs/`.", ""]
-    study_md = markdown(report).split("\n", 1)[1]  # without its title
-    lines += [study_md.replace("](plots/", "](study/plots/"), ""]
-    lines += ["## Learning curves (first seed)", ""]
-    if plots.have_matplotlib():
-        for metric in ("loss", "acc", "decision_z_sensitivity"):
-            png = plots.plot_learning_curves(logs, out / "plots" / f"{metric}.png", metric=metric)
-            lines += [f"![training {metric}]({png.relative_to(out).as_posix()})", ""]
-    else:
-        lines += ["> matplotlib is not installed (`pip install 'gazeattn[report]'`): no figures.", ""]
-    lines += ["## Gaze", "", "Predicted gaze (heat map, left) and the attention map (right) of a test clip; the "
-              "cells outlined are the argmax of each temporal slot.", ""]
-    for name, png in overlays.items():
-        lines += [f"### {name}", "", f"![{name}]({Path(png).relative_to(out).as_posix()})", ""]
-    lines += ["## Reproduce", "", "```sh", " ".join(command), "```", ""]
-    return write_text_atomic(out / "report.md", "\n".join(lines))

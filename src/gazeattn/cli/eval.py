@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from gazeattn.atomic import write_text_atomic
+from gazeattn.data.dataset import BAD_CLIP_POLICIES
+from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.inference import TEST_GAZE
-from gazeattn.runlock import output_file_lock
+from gazeattn.runs.lock import output_file_lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--on-bad-clip", choices=("error", "skip"), default="error")
+    p.add_argument("--on-bad-clip", choices=BAD_CLIP_POLICIES, default="error")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--full", action="store_true", help="with --json: include per-class accuracy and the confusion matrix")
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from gazeattn.data.layout import EgteaLayout
-    from gazeattn.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from gazeattn.runs.checkpoints import load_checkpoint, resolve_checkpoint
     from gazeattn.train.config import from_dict
     from gazeattn.train.distributed import pick_device
     from gazeattn.train.evaluate import evaluate

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from gazeattn.data.begaze import COMPAT_MODES, TYPE_NAMES, read_begaze_table
-from gazeattn.atomic import atomic_output, prepare_output
-from gazeattn.errors import DataError, OutputError
+from gazeattn.utils.atomic import atomic_output, prepare_output
+from gazeattn.utils.errors import DataError, OutputError
 
 _OUT_SUFFIXES = (".npy", ".csv")
 

@@ -5,8 +5,9 @@
 Runs the test protocol (non-overlapping windows from frame 0, centre crop, logits averaged over windows) with
 deterministic test-time gaze (``--test-gaze argmax``, the default, or ``expectation``). RGB-only models only:
 two-stream and flow models need optical-flow frames (``gazeattn prepare``), which a bare video has not.
-``--overlay`` writes the gaze distribution (left) and the attention map (right) over the centre crops as an
-animated ``.gif``, an ``.mp4``, or a ``.png`` contact sheet. ``--json`` prints
+``--overlay`` writes the gaze distribution and the attention map over the centre crops, with the predicted
+actions and a legend (:mod:`gazeattn.report.overlays`), as an animated ``.gif``, an ``.mp4``, or a ``.png``
+contact sheet. ``--json`` prints
 ``{"video", "top": [{"label", "name", "probability"}], "windows", ...}`` instead of the table.
 """
 
@@ -18,8 +19,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from gazeattn.atomic import prepare_output
-from gazeattn.predict import OVERLAY_SUFFIXES, TEST_GAZE, Prediction, load_predictor, write_overlay
+from gazeattn.utils.atomic import prepare_output
+from gazeattn.inference import DETERMINISTIC, Prediction, load_predictor
+from gazeattn.report.overlays import OVERLAY_SUFFIXES, write_overlay
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model.safetensors, a checkpoint folder (model.safetensors + meta.json) or a run folder")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
     p.add_argument("--overlay", type=Path, help=f"write gaze/attention pictures here ({', '.join(OVERLAY_SUFFIXES)})")
-    p.add_argument("--test-gaze", choices=TEST_GAZE, default="argmax",
+    p.add_argument("--test-gaze", choices=DETERMINISTIC, default="argmax",
                    help="test-time gaze: one-hot argmax per slot (default) or the expectation q")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
@@ -67,7 +69,7 @@ def main(argv: list[str]) -> int:
         return 2
     # Check the video before loading the model: a typo should fail fast (the dispatcher prints DataErrors).
     if not args.video.is_file():
-        from gazeattn.errors import DataError
+        from gazeattn.utils.errors import DataError
 
         raise DataError(args.video, "video not found" if not args.video.exists() else "not a file")
     if args.overlay is not None:  # an unwritable overlay fails now, not after the model has run
@@ -85,7 +87,9 @@ def main(argv: list[str]) -> int:
             print("gazeattn predict: warning: the model has no gaze head (attention='none'); no overlay written",
                   file=sys.stderr)
         else:
-            overlay = write_overlay(pred, args.overlay)
+            cfg = predictor.model.config
+            overlay = write_overlay(pred, args.overlay, title=f"{args.video.name}: {cfg.backbone} model, attention "
+                                                              f"{cfg.attention}")
 
     if args.json:
         out = pred.to_json()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gazeattn.atomic import prepare_output
+from gazeattn.utils.atomic import prepare_output
 
 from gazeattn.data.flow import (
     FLOW_METHODS,

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +51,8 @@ def main(argv: list[str]) -> int:
             raise DataError(path, "the project's default study spec is not in this installation; pass a SPEC file")
         spec = load_spec(path)
 
-    from gazeattn.study.runner import plan_study, run_study
+    from gazeattn.study.plan import plan_study
+    from gazeattn.study.runner import run_study
 
     try:
         if args.dry_run:
@@ -86,7 +87,7 @@ def main(argv: list[str]) -> int:
 
 
 def _print_plan(spec, plan) -> None:
-    from gazeattn.study.runner import PLAN_WORDS
+    from gazeattn.study.plan import PLAN_WORDS
 
     print(f"{spec.title or spec.source}: {len(spec.grid())} runs over {len(spec.worlds)} world(s), "
           f"{len(spec.cells)} cell(s), seeds {', '.join(map(str, spec.seeds))}; baseline {spec.baseline or '(none)'}; "

@@ -1,5 +1,5 @@
 """`gazeattn synth OUT [--world NAME] [--knob value ...]`: write a synthetic dataset in the exact EGTEA Gaze+
-layout (see gazeattn.data.synth). A named world sets the difficulty knobs; each flag overrides one of them."""
+layout (see gazeattn.synth). A named world sets the difficulty knobs; each flag overrides one of them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from gazeattn.data.synth import (ACTION_POSITIONS, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
-                                 write_synthetic_egtea)
-from gazeattn.data.synth_scene import CHOICES
-from gazeattn.errors import OutputError, output_error
+from gazeattn.synth import (ACTION_POSITIONS, CHOICES, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
+                            write_synthetic_egtea)
+from gazeattn.utils.errors import OutputError, output_error
 
 
 def _remove_partial(out: Path, *, existed: bool) -> None:

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from gazeattn.errors import DataError
+from gazeattn.data.dataset import BAD_CLIP_POLICIES
+from gazeattn.utils.errors import DataError
 from gazeattn.train.config import MODELS, PRESETS, apply_overrides, load_toml, parse_set_flags, preset
 
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="clips per process and step")
     p.add_argument("--workers", type=int, help="DataLoader workers per process")
     p.add_argument("--seed", type=int)
-    p.add_argument("--on-bad-clip", choices=("error", "skip"), help="unreadable clips: stop before training (error) "
+    p.add_argument("--on-bad-clip", choices=BAD_CLIP_POLICIES, help="unreadable clips: stop before training (error) "
                    "or leave them out and report them (skip)")
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
     p.add_argument("--eval", action="store_true", help="evaluate on the test split at the end")
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
         return 3
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # one message, not one per torchrun process
-            from gazeattn.train.checkpoint import list_checkpoints
+            from gazeattn.runs.checkpoints import list_checkpoints
 
             saved = list_checkpoints(args.out)
             where = (f"the newest checkpoint is {saved[-1]}; add --resume to continue from it" if saved

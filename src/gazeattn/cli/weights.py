@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gazeattn.atomic import atomic_output, prepare_output
+from gazeattn.utils.atomic import atomic_output, prepare_output
 from gazeattn.models.weights import (
     KINETICS_FILE,
     WeightsError,

@@ -7,7 +7,7 @@
 
 Variants seen in the wild are accepted: CRLF line endings, a UTF-8 byte-order mark, blank lines, tokens
 wrapped in single or double quotes, and comma or tab separators. Labels are returned 0-based. Everything
-else that is off raises :class:`~gazeattn.errors.DataError` naming the file and the 1-based line.
+else that is off raises :class:`~gazeattn.utils.errors.DataError` naming the file and the 1-based line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gazeattn.data.clipnames import ClipName, parse_clip_name
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 _SEPARATORS = re.compile(r"[\s,]+")
 _INDEX_LINE = re.compile(r"^(.*\S)\s+(\S+)$")

@@ -12,7 +12,7 @@ from gazeattn.data.annotations import SplitEntry
 from gazeattn.data.begaze import FIXATION, parse_begaze
 from gazeattn.data.layout import SUBSETS, EgteaLayout
 from gazeattn.data.video import probe_video
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 _LIST_LIMIT = 50  # clips listed per problem; counts are always complete
 
@@ -66,6 +66,27 @@ def _fixation_frames(table: np.ndarray | None) -> np.ndarray | None:
     return table[:, 2] == FIXATION
 
 
+def _session_fixations(layout: EgteaLayout, sessions: list[str], report: DatasetReport
+                        ) -> dict[str, np.ndarray | None]:
+    """Each session's per-frame "is a fixation" flags (None without a usable gaze file, recorded in ``report``)."""
+    fixations: dict[str, np.ndarray | None] = {}
+    for session in sessions:
+        fixations[session] = None
+        try:
+            gaze_file = layout.gaze_path(session)
+        except DataError as err:
+            report.gaze_errors.append(str(err))
+            continue
+        if gaze_file is None:
+            report.sessions_without_gaze.append(session)
+            continue
+        try:
+            fixations[session] = _fixation_frames(parse_begaze(gaze_file))
+        except DataError as err:
+            report.gaze_errors.append(str(err))
+    return fixations
+
+
 def check_dataset(
     root: str | Path, *, split: int = 1, window: int = 24, split_dir: str | Path | None = None,
     probe_videos: bool = False, frames_root: str | Path | None = None,
@@ -97,23 +118,7 @@ def check_dataset(
 
     sessions = sorted({e.clip.session for entries in subsets.values() for e in entries})
     report.sessions = len(sessions)
-    fixations: dict[str, np.ndarray | None] = {}
-    for session in sessions:
-        try:
-            gaze_file = layout.gaze_path(session)
-        except DataError as err:
-            report.gaze_errors.append(str(err))
-            fixations[session] = None
-            continue
-        if gaze_file is None:
-            report.sessions_without_gaze.append(session)
-            fixations[session] = None
-            continue
-        try:
-            fixations[session] = _fixation_frames(parse_begaze(gaze_file))
-        except DataError as err:
-            report.gaze_errors.append(str(err))
-            fixations[session] = None
+    fixations = _session_fixations(layout, sessions, report)
 
     for subset, entries in subsets.items():
         sub = report.subsets[subset]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 FPS = 24
 # ASCII digits only, at most 12 per number (int() of a longer run is slow or refused; no real clip needs it).

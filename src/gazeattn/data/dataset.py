@@ -40,19 +40,16 @@ from torch.utils.data import Dataset, default_collate
 from gazeattn.data.annotations import SplitEntry
 from gazeattn.data.begaze import UNTRACKED, parse_begaze
 from gazeattn.data.layout import ClipSource, EgteaLayout
-from gazeattn.data.targets import GazeTargetConfig, gaze_targets
+from gazeattn.data.targets import I3D_STRIDES, GazeTargetConfig, gaze_targets
 from gazeattn.data.transforms import CropFlip, center_crop, random_crop_flip, to_unit_range
 from gazeattn.data.validate import FRAME_SLACK, check_media, gaze_coverage
 from gazeattn.data.video import read_folder_frames, read_video_frames
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 log = logging.getLogger(__name__)
 
 BAD_CLIP_POLICIES = ("error", "skip")
 RESIZE_MODES = ("short_side", "square")
-# A decoded video may legitimately be a frame or two shorter than its name says (how the release
-# was cut); more than this is treated as a truncated file.
-_FRAME_SLACK = FRAME_SLACK
 
 
 class ClipReadError(DataError):
@@ -80,7 +77,7 @@ class ClipConfig:
     short_side: int = 256
     train_short_side: tuple[int, int] = (256, 320)
     flip_prob: float = 0.5
-    strides: tuple[int, int, int] = (8, 32, 32)
+    strides: tuple[int, int, int] = I3D_STRIDES  # the backbone's total strides (tiny: (8, s, s), s = 8, 16, 32)
     flow: bool = False
     source: str = "auto"  # "video" (mp4), "frames" (images_rgb folders) or "auto" (mp4, else frames)
     gaze_compat: str = "clean"
@@ -315,7 +312,7 @@ class EgteaClips(Dataset):
             frames = read_folder_frames(src.rgb_dir, start, count, **resize_args(self.config, short_side))
             where = src.rgb_dir
         needed = min(count, max(src.media.n_frames - start, 1))
-        if len(frames) < needed - _FRAME_SLACK or len(frames) == 0:
+        if len(frames) < needed - FRAME_SLACK or len(frames) == 0:  # a frame or two short: how the release was cut
             raise DataError(where, f"has only {start + len(frames)} readable frames, the clip name says "
                                    f"{src.media.n_frames} (truncated or corrupt?)")
         return _pad_frames(frames, count), min(len(frames), count)

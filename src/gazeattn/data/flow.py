@@ -28,7 +28,7 @@ import av
 from av.video.reformatter import VideoReformatter
 import numpy as np
 
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 __all__ = ["FLOW_METHODS", "FlowUnavailable", "PrepareConfig", "flow_function", "quantize_flow", "write_jpeg",
            "decode_resized", "prepare_clip", "list_clips", "clip_done"]

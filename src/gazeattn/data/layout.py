@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gazeattn.data.annotations import LabelIndex, SplitEntry, read_label_index, read_split
 from gazeattn.data.clipnames import ClipName, parse_clip_name
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 SUBSETS = ("train", "test")
 

@@ -28,6 +28,9 @@ from gazeattn.data.begaze import FIXATION, SACCADE
 
 POINTS = ("fixation", "tracked")
 REDUCE = ("first", "majority", "histogram")
+# I3D's total (t, h, w) strides: the grid of the reference model (the tiny backbone takes (8, s, s)); the
+# one place they are written (gazeattn.models.config re-exports them)
+I3D_STRIDES = (8, 32, 32)
 MISSING = ("mask", "uniform", "center")
 
 
@@ -44,7 +47,7 @@ class GazeTargetConfig:
                 raise ValueError(f"gaze target {name} must be one of {allowed}, got {getattr(self, name)!r}")
 
 
-def grid_shape(frames: int, height: int, width: int, strides: tuple[int, int, int] = (8, 32, 32)) -> tuple[int, int, int]:
+def grid_shape(frames: int, height: int, width: int, strides: tuple[int, int, int] = I3D_STRIDES) -> tuple[int, int, int]:
     """(T', H', W') of a backbone with total strides (t, h, w) and "same" padding: ceil(n / stride)."""
     return tuple(math.ceil(n / s) for n, s in zip((frames, height, width), strides))  # type: ignore[return-value]
 

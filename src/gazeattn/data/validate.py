@@ -7,7 +7,7 @@ has clips a frame or two short). Damage inside the compressed data itself only s
 :class:`~gazeattn.data.dataset.EgteaClips` still skips (or raises on) clips that fail while being read.
 
 Cost: opening plus demuxing reads each file once and touches each packet header; it runs on a thread pool
-(FFmpeg releases the GIL while reading). See ``docs/ROBUSTNESS.md`` for measured numbers.
+(FFmpeg releases the GIL while reading). The README's "What happens when…" gives measured numbers.
 
 Gaze: each session's file is parsed once to learn how many frames it covers. A session without a gaze file
 and a clip whose frames lie (partly) past the end of its session's gaze are not errors: those frames are
@@ -27,7 +27,7 @@ import av
 from gazeattn.data.begaze import parse_begaze
 from gazeattn.data.layout import ClipSource, EgteaLayout
 from gazeattn.data.video import _open, count_frame_files
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 # A decoded video may legitimately be a frame or two shorter than its name says (how the release was cut).
 FRAME_SLACK = 2

@@ -3,7 +3,7 @@
 Only the requested window is decoded: the reader seeks to the key frame before the window and decodes
 forward, so a 24-frame window of a 2,801-frame clip costs about one GOP, not the whole clip.
 Frames come out as uint8 arrays (T, H, W, 3) in RGB order, optionally resized by FFmpeg's scaler.
-Every failure raises :class:`~gazeattn.errors.DataError` naming the file.
+Every failure raises :class:`~gazeattn.utils.errors.DataError` naming the file.
 
 Colour conversion and resizing go through one :class:`~av.video.reformatter.VideoReformatter` per call.
 ``frame.reformat``/``frame.to_ndarray(format=...)`` build a fresh swscale context for every frame, which
@@ -21,7 +21,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 # Seeking costs a container seek plus a partial GOP; below this many frames, decoding from 0 is cheaper.
 _SEEK_THRESHOLD = 32

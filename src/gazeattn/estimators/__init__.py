@@ -31,7 +31,6 @@ from gazeattn.estimators.direct import (
 )
 from gazeattn.estimators.exact import (
     DEFAULT_MAX_MAPS,
-    ExactEnumeration,
     exact_expected_loss,
     exact_gradient,
     exact_moments,
@@ -53,10 +52,7 @@ from gazeattn.estimators.relaxed import (
 )
 from gazeattn.estimators.schedules import (
     Constant,
-    CosineSchedule,
     ExponentialDecay,
-    LinearSchedule,
-    jang_tau_schedule,
     reference_eps_schedule,
 )
 
@@ -64,16 +60,13 @@ __all__ = [
     "CandidateScores",
     "ClassLosses",
     "Constant",
-    "CosineSchedule",
     "DEFAULT_MAX_MAPS",
     "DirectOptimization",
     "DirectResult",
     "EstimatorOutput",
-    "ExactEnumeration",
     "ExponentialDecay",
     "GradientEstimator",
     "GumbelSoftmax",
-    "LinearSchedule",
     "LocalExpectation",
     "LossFn",
     "Reinforce",
@@ -88,7 +81,6 @@ __all__ = [
     "exact_moments",
     "gumbel_argmax",
     "gumbel_softmax_gradient",
-    "jang_tau_schedule",
     "joint_indices",
     "local_expectation_from_scores",
     "local_expectation_gradient",

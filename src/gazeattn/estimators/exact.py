@@ -11,14 +11,12 @@ above ``max_maps``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from gazeattn.estimators.base import EstimatorOutput, surrogate_from_grad
-from gazeattn.estimators.gumbel import ARGMAX_DTYPE, gumbel_argmax, one_hot_maps, resolve_gumbel
+from gazeattn.estimators.gumbel import ARGMAX_DTYPE, one_hot_maps
 from gazeattn.estimators.losses import LossFn, split_loss_output
 
 __all__ = [
@@ -27,7 +25,6 @@ __all__ = [
     "exact_moments",
     "exact_expected_loss",
     "exact_gradient",
-    "ExactEnumeration",
 ]
 
 # Large enough for the 3×7×7 gaze grid (49³ = 117,649 maps).
@@ -101,23 +98,3 @@ def exact_gradient(logits: Tensor, loss_fn, **kwargs) -> Tensor:
     """Exact ∇_logits E_q[L] (float64, shaped like logits); see :func:`exact_moments` for the options."""
     return exact_moments(logits, loss_fn, **kwargs)[1]
 
-
-@dataclass(frozen=True)
-class ExactEnumeration:
-    """Trainer-facing exact gradient (tiny grids only); ``out.z`` is a Gumbel-Max sample (detached one-hot)."""
-
-    max_maps: int = DEFAULT_MAX_MAPS
-    chunk_size: int = 8192
-    reduction: str = "mean"
-    needs_loss_fn: bool = True
-
-    def surrogate(
-        self, logits: Tensor, loss_fn: LossFn, step: int, generator: torch.Generator | None = None
-    ) -> EstimatorOutput:
-        expected, grad = exact_moments(logits, loss_fn, max_maps=self.max_maps, chunk_size=self.chunk_size)
-        grid = tuple(logits.shape[-2:])
-        z = one_hot_maps(gumbel_argmax(logits, resolve_gumbel(logits, None, generator)), grid, dtype=logits.dtype)
-        n_maps = (grid[0] * grid[1]) ** logits.shape[1]
-        stats = {"expected_loss": float(expected.mean()), "loss_evals": logits.shape[0] * n_maps}
-        grad = grad.to(logits.dtype)
-        return EstimatorOutput(surrogate_from_grad(logits, grad, reduction=self.reduction), z, grad, stats)

@@ -10,10 +10,7 @@ __all__ = [
     "Schedule",
     "Constant",
     "ExponentialDecay",
-    "LinearSchedule",
-    "CosineSchedule",
     "reference_eps_schedule",
-    "jang_tau_schedule",
 ]
 
 
@@ -57,38 +54,8 @@ class ExponentialDecay:
         return max(float(self.floor), float(self.start) * math.exp(-float(self.rate) * i))
 
 
-@dataclass(frozen=True)
-class LinearSchedule:
-    """Linear from ``start`` (step 0) to ``end`` (step ``steps``), constant afterwards."""
-
-    start: float
-    end: float
-    steps: int
-
-    def __call__(self, step: int) -> float:
-        frac = min(1.0, _check_step(step) / max(1, self.steps))
-        return float(self.start) + (float(self.end) - float(self.start)) * frac
-
-
-@dataclass(frozen=True)
-class CosineSchedule:
-    """Half-cosine from ``start`` (step 0) to ``end`` (step ``steps``), constant afterwards."""
-
-    start: float
-    end: float
-    steps: int
-
-    def __call__(self, step: int) -> float:
-        frac = min(1.0, _check_step(step) / max(1, self.steps))
-        return float(self.end) + 0.5 * (float(self.start) - float(self.end)) * (1.0 + math.cos(math.pi * frac))
-
-
 def reference_eps_schedule() -> ExponentialDecay:
     """The WACV 2021 reference's ε: ``max(0.1, 1000·exp(−0.001·i))``, i floored to a multiple of 100
     (reaches the floor at step 9,300: 1000·e^(−9.2) = 0.101 > 0.1 at 9,200)."""
     return ExponentialDecay(start=1000.0, rate=1e-3, floor=0.1, every=100)
 
-
-def jang_tau_schedule(rate: float = 1e-4, floor: float = 0.5, every: int = 500) -> ExponentialDecay:
-    """Jang et al. (ICLR 2017) Gumbel-Softmax temperature: ``max(0.5, exp(−r·step))`` updated every N steps."""
-    return ExponentialDecay(start=1.0, rate=rate, floor=floor, every=every)

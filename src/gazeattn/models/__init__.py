@@ -6,7 +6,8 @@ heads) and the weight functions of :mod:`gazeattn.models.weights`.
 """
 
 from gazeattn.models.attention import AttentionHead, LiAttention, MinAttention, NoGazeHead
-from gazeattn.models.config import ATTENTIONS, BACKBONES, GAZE_HEAD_INITS, STREAMS, ModelConfig
+from gazeattn.models.config import (ATTENTIONS, BACKBONES, GAZE_HEAD_INITS, I3D_STRIDES, STREAMS, ModelChoices,
+                                    ModelConfig)
 from gazeattn.models.gaze_head import GazeHead
 from gazeattn.models.gaze_model import GazeAttentionModel, ModelOutput, build_model
 from gazeattn.models.i3d import InceptionI3d, InceptionModule, MaxPool3dSame, Unit3D, same_padding

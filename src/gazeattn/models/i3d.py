@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gazeattn.data.targets import I3D_STRIDES
+
 __all__ = ["same_padding", "Unit3D", "MaxPool3dSame", "InceptionModule", "InceptionI3d", "I3D_MIXED"]
 
 BN_EPS = 1e-3
@@ -124,7 +126,7 @@ class InceptionI3d(nn.Module):
 
     x4_channels = 832
     x5_channels = 1024
-    strides = (8, 32, 32)
+    strides = I3D_STRIDES
 
     def __init__(self, in_channels: int = 3, *, num_classes: int | None = None):
         super().__init__()

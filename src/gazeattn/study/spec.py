@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from gazeattn.errors import DataError
+from gazeattn.utils.errors import DataError
 
 __all__ = ["WorldSpec", "CellSpec", "StudySpec", "load_spec", "spec_from_dict", "quick_spec", "DEFAULT_SPEC",
            "STUDY_KEYS", "to_sections"]
@@ -99,7 +99,7 @@ def _check_overrides(overrides: Mapping[str, Any], where: str) -> None:
 @dataclass(frozen=True)
 class WorldSpec:
     """A dataset of the study. Synthetic (``data`` empty): ``synth`` names a world of
-    :data:`gazeattn.data.synth.WORLDS` (None: SynthConfig's defaults) and ``fields`` overrides SynthConfig fields;
+    :data:`gazeattn.synth.WORLDS` (None: SynthConfig's defaults) and ``fields`` overrides SynthConfig fields;
     its seed is the study's seed, so each seed gets its own world. Real (``data`` set): the same dataset for every
     seed. ``overrides``: train overrides ``{"section.key": value}`` for every cell on this world."""
 
@@ -133,7 +133,7 @@ class WorldSpec:
 
     def synth_config(self, seed: int):
         """The SynthConfig of this world for ``seed`` (synthetic worlds only)."""
-        from gazeattn.data import synth as synth_module
+        from gazeattn import synth as synth_module
 
         where = f"[worlds.{self.name}]"
         known = {f.name for f in dataclasses.fields(synth_module.SynthConfig)}
@@ -402,6 +402,6 @@ def quick_spec() -> StudySpec:
 
 
 def _named_worlds() -> Mapping[str, Any]:
-    from gazeattn.data import synth as synth_module
+    from gazeattn import synth as synth_module
 
     return getattr(synth_module, "WORLDS", {})

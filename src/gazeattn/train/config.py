@@ -5,6 +5,13 @@ named flags (``--steps``, ``--batch``). A TOML file has one table per section (`
 ``[targets]``, ``[model]``, ``[optim]``, ``[loss]``, ``[estimator]``, ``[run]``); unknown sections and keys are
 errors naming the file. The resolved config is printed at start and saved in the run folder and in every
 checkpoint.
+
+Each section checks its own values when it is made (allowed values from one constant each). ``[model]`` is the
+model's :class:`~gazeattn.models.config.ModelChoices` (same fields, defaults and checks), completed from the data
+when the model is built (:func:`gazeattn.train.variants.model_config`). The dataset's ``flow`` and ``strides``
+follow from ``[model]`` (flow is read for the two_stream and flow streams; I3D's strides are fixed, the tiny
+backbone's are ``clip.strides``): a ``clip.flow`` or ``clip.strides`` that [model] would override is an error
+naming the key, not silently replaced.
 """
 
 from __future__ import annotations
@@ -17,14 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gazeattn.data.dataset import ClipConfig
+from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipConfig
 from gazeattn.data.targets import GazeTargetConfig
-from gazeattn.errors import DataError
+from gazeattn.estimators.direct import MODES
+from gazeattn.inference.forward import TEST_GAZE
+from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, ModelChoices
+from gazeattn.utils.errors import DataError
 
 MODELS = ("gaze-direct", "gaze-gumbel", "gaze-st", "gaze-reinforce", "gaze-local", "gaze-oracle", "gaze-aux", "i3d")
 PRESETS = ("cpu", "reference")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("step", "cosine")
+EPS_SCHEDULES = ("reference", "constant", "exponential")  # see gazeattn.train.schedules
+
+
+def _check_allowed(section: str, config: Any, allowed: dict[str, tuple[str, ...]]) -> None:
+    for name, values in allowed.items():
+        if getattr(config, name) not in values:
+            raise ValueError(f"{section}.{name} must be one of {values}, got {getattr(config, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -35,21 +52,24 @@ class DataConfig:
     frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
     workers: int = 2
     prefetch: int = 2  # batches a thread receives from the workers ahead of the loop (0: receive in the loop)
-    on_bad_clip: str = "error"
+    on_bad_clip: str = "error"  # one of BAD_CLIP_POLICIES
+
+    def __post_init__(self) -> None:
+        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES})
+        if self.workers < 0 or self.prefetch < 0:
+            raise ValueError(f"data.workers and data.prefetch must be >= 0, got {self.workers} and {self.prefetch}")
 
 
 @dataclass(frozen=True)
-class ModelSettings:
-    """The :class:`~gazeattn.models.ModelConfig` fields the user may set; the rest follow from the variant."""
+class ModelSettings(ModelChoices):
+    """``[model]``: the model's :class:`~gazeattn.models.config.ModelChoices` (their defaults and checks), with
+    attention "" = the variant's (see gazeattn.train.variants.DEFAULT_GAZE_ATTENTION), and where the initial
+    weights come from. The rest of the model's config follows from the data and the variant."""
 
-    backbone: str = "tiny"
-    streams: str = "rgb"
-    dropout: float = 0.5
-    attention: str = ""  # "" = the variant's default (see gazeattn.train.variants.DEFAULT_GAZE_ATTENTION)
-    gaze_head_init: str = "random"
+    ALLOWED = {**ModelChoices.ALLOWED, "attention": ("", *ATTENTIONS)}
+
+    attention: str = ""
     pretrained: str = ""  # "kinetics" or a path to I3D weights (.safetensors / piergiaj .pt) for the RGB stream
-    tiny_widths: tuple[int, ...] = (16, 32, 48, 64, 96)
-    head_channels: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,11 @@ class OptimConfig:
     warmup_steps: int = 0
     grad_clip: float = 20.0
 
+    def __post_init__(self) -> None:
+        _check_allowed("optim", self, {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES})
+        if not math.isfinite(self.lr):
+            raise ValueError(f"optim.lr must be finite, got {self.lr}")
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -76,18 +101,22 @@ class LossConfig:
     kl: float = 1.0
     surrogate: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(x) for x in (self.ce, self.kl, self.surrogate)):
+            raise ValueError(f"loss weights must be finite, got {self}")
+
 
 @dataclass(frozen=True)
 class EstimatorConfig:
     """ε for direct optimization, τ for (straight-through) Gumbel-Softmax, S for REINFORCE."""
 
-    eps_schedule: str = "reference"  # "reference" (max(0.1, 1000·exp(-0.001 i)), every 100), "constant", "exponential"
+    eps_schedule: str = "reference"  # one of EPS_SCHEDULES; see gazeattn.train.schedules
     eps: float = 1.0  # constant ε, or the start of "exponential"
     eps_rate: float = 1e-3
     eps_floor: float = 0.1
     eps_every: int = 100
     eps_relative: bool = False  # ε relative to the spread (std) of each slot's candidate losses
-    mode: str = "one_sided"  # or "central"
+    mode: str = "one_sided"  # one of gazeattn.estimators.direct.MODES
     tau: float = 1.0
     tau_floor: float = 0.5
     tau_rate: float = 0.0  # 0: constant τ; else max(tau_floor, tau·exp(-rate·step))
@@ -95,10 +124,16 @@ class EstimatorConfig:
     chunk_size: int = 0  # candidate maps scored per chunk (0: all at once)
     test_gaze: str = ""  # "" = the variant's default (argmax; expectation for gaze-gumbel); see gazeattn.inference
 
+    def __post_init__(self) -> None:
+        _check_allowed("estimator", self, {"eps_schedule": EPS_SCHEDULES, "mode": MODES,
+                                           "test_gaze": ("", *TEST_GAZE)})
+        if not (self.eps > 0 and self.tau > 0 and self.samples >= 2):
+            raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
+
 
 @dataclass(frozen=True)
 class RunConfig:
-    model: str = "gaze-direct"
+    model: str = "gaze-direct"  # the variant: one of MODELS (see gazeattn.train.variants)
     steps: int = 300
     batch: int = 8  # per process
     seed: int = 0
@@ -111,6 +146,11 @@ class RunConfig:
     threads: int = 0  # torch intra-op threads (0: torch's default)
     tensorboard: bool = False  # also write RUN_DIR/tensorboard (needs the tensorboard package)
     diagnostics: bool = True  # log the attention's z-sensitivity and the estimator/KL gradient ratio every step
+
+    def __post_init__(self) -> None:
+        _check_allowed("run", self, {"model": MODELS})
+        if self.steps < 1 or self.batch < 1:
+            raise ValueError("run.steps and run.batch must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -126,10 +166,11 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def clip_config(self) -> ClipConfig:
-        """The dataset's ClipConfig with the gaze-target policy of ``targets`` and the backbone's strides."""
-        strides = (8, 32, 32) if self.model.backbone == "i3d" else self.clip.strides
-        return dataclasses.replace(self.clip, targets=self.targets, strides=strides,
-                                   flow=self.model.streams in ("two_stream", "flow"))
+        """The dataset's ClipConfig: ``clip`` with the gaze-target policy of ``targets`` and what [model] decides:
+        flow is read for the two_stream and flow streams; I3D's strides are fixed (clip.strides sets the tiny
+        backbone's)."""
+        return dataclasses.replace(self.clip, targets=self.targets, flow=self.model.reads_flow,
+                                   strides=I3D_STRIDES if self.model.backbone == "i3d" else self.clip.strides)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -139,6 +180,9 @@ class TrainConfig:
 
 
 SECTIONS = ("data", "clip", "targets", "model", "optim", "loss", "estimator", "run")
+# the clip settings [model] decides (TrainConfig.clip_config); a setting of them that it overrides is an error
+_FROM_MODEL = {"flow": "flow is read exactly for model.streams two_stream and flow",
+               "strides": f"the i3d backbone's strides are {I3D_STRIDES} (clip.strides sets the tiny backbone's)"}
 
 
 def preset(name: str) -> TrainConfig:
@@ -153,7 +197,7 @@ def preset(name: str) -> TrainConfig:
             # objects near the frame's edges stay in view, unlike a centre crop of a 4:3 frame
             clip=ClipConfig(frames=24, crop=80, short_side=80, train_short_side=(80, 96), strides=(8, 16, 16),
                             resize="square"),
-            model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5),
+            model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5, tiny_widths=(16, 32, 48, 64, 96)),
             # AdamW with a cosine decay trains the from-scratch tiny backbone in ~1.5k steps (SGD at 600 steps
             # left it near chance on worlds where the answer is a small object)
             optim=OptimConfig(optimizer="adamw", lr=3e-3, lr_schedule="cosine", warmup_steps=20),
@@ -202,7 +246,8 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
     return str(value)
 
 
-def _replace_section(section: Any, values: dict[str, Any], where: str) -> Any:
+def _replace_section(section: Any, name: str, values: dict[str, Any], source: str) -> Any:
+    where = f"{source}: {name}"
     fields = {f.name: f for f in dataclasses.fields(section)}
     changes = {}
     for key, value in values.items():
@@ -215,18 +260,31 @@ def _replace_section(section: Any, values: dict[str, Any], where: str) -> Any:
             changes[key] = _coerce(value, current, f"{where}.{key}")
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}.{key}: cannot use {value!r}: {err}") from err
-    return dataclasses.replace(section, **changes)
+    try:
+        return dataclasses.replace(section, **changes)  # the section checks its values
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from err
 
 
-def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], where: str) -> TrainConfig:
-    """Apply ``{section: {key: value}}``; unknown sections or keys raise ValueError naming ``where``."""
+def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], where: str, *,
+                    refuse_ignored: bool = True) -> TrainConfig:
+    """Apply ``{section: {key: value}}``; unknown sections or keys, values a section refuses and (with
+    ``refuse_ignored``) a clip.flow or clip.strides that [model] overrides raise ValueError naming ``where``."""
+    asked_clip = None
     for name, values in overrides.items():
         if name not in SECTIONS:
             raise ValueError(f"{where}: unknown section [{name}]; known: {list(SECTIONS)}")
         if not isinstance(values, dict):
             raise ValueError(f"{where}: [{name}] must be a table of key = value")
-        config = dataclasses.replace(config, **{name: _replace_section(getattr(config, name), values, f"{where}: {name}")})
-    validate(config)
+        section = _replace_section(getattr(config, name), name, values, where)
+        if name == "clip":
+            asked_clip = section
+        config = dataclasses.replace(config, **{name: section})
+    for key in _FROM_MODEL:
+        asked = None if asked_clip is None or key not in overrides["clip"] else getattr(asked_clip, key)
+        if refuse_ignored and asked is not None and asked != getattr(config.clip_config(), key):
+            raise ValueError(f"{where}: clip.{key} = {asked} would be ignored: {_FROM_MODEL[key]} "
+                             f"(model.streams = {config.model.streams!r}, model.backbone = {config.model.backbone!r})")
     return config
 
 
@@ -253,40 +311,12 @@ def parse_set_flags(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Rebuild a TrainConfig saved with :meth:`TrainConfig.to_dict` (exact round trip)."""
+    """Rebuild a TrainConfig saved with :meth:`TrainConfig.to_dict` (exact round trip; the clip.flow and
+    clip.strides that [model] overrides are kept as saved, as they were written before they were refused)."""
     base = TrainConfig(preset=values.get("preset", "cpu"))
     nested = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items() if k != "preset"}  # not in place
     targets = nested["clip"].pop("targets", None) if isinstance(nested.get("clip"), dict) else None
-    config = apply_overrides(base, nested, "saved config")
+    config = apply_overrides(base, nested, "saved config", refuse_ignored=False)
     if targets is not None:
         config = dataclasses.replace(config, clip=dataclasses.replace(config.clip, targets=GazeTargetConfig(**targets)))
     return config
-
-
-def validate(config: TrainConfig) -> None:
-    run, est, data = config.run, config.estimator, config.data
-    if run.model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {run.model!r}")
-    if run.steps < 1 or run.batch < 1:
-        raise ValueError("run.steps and run.batch must be >= 1")
-    if est.eps_schedule not in ("reference", "constant", "exponential"):
-        raise ValueError(f"estimator.eps_schedule must be reference, constant or exponential, got {est.eps_schedule!r}")
-    if est.mode not in ("one_sided", "central"):
-        raise ValueError(f"estimator.mode must be one_sided or central, got {est.mode!r}")
-    from gazeattn.inference import TEST_GAZE
-
-    if est.test_gaze and est.test_gaze not in TEST_GAZE:
-        raise ValueError(f"estimator.test_gaze must be one of {TEST_GAZE} (or empty: the variant's), "
-                         f"got {est.test_gaze!r}")
-    if not (est.eps > 0 and est.tau > 0 and est.samples >= 2):
-        raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
-    if data.workers < 0 or data.prefetch < 0:
-        raise ValueError(f"data.workers and data.prefetch must be >= 0, got {data.workers} and {data.prefetch}")
-    if config.optim.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optim.optimizer must be one of {OPTIMIZERS}, got {config.optim.optimizer!r}")
-    if config.optim.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"optim.lr_schedule must be one of {LR_SCHEDULES}, got {config.optim.lr_schedule!r}")
-    if data.on_bad_clip not in ("error", "skip"):
-        raise ValueError(f"data.on_bad_clip must be error or skip, got {data.on_bad_clip!r}")
-    if not all(math.isfinite(x) for x in (config.optim.lr, config.loss.ce, config.loss.kl, config.loss.surrogate)):
-        raise ValueError("learning rate and loss weights must be finite")

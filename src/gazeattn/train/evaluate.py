@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
-from gazeattn.data.prefetch import Prefetcher
+from gazeattn.train.prefetch import Prefetcher
 from gazeattn.inference import DEFAULT_SAMPLES, classify_with_gaze, forward_clips
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report
@@ -141,7 +141,7 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
 
     ``test_gaze`` "" is the variant's default. The headline numbers are the primary mode's; ``by_test_gaze``
     maps every mode computed (:func:`test_gaze_modes`) to its mean class and overall accuracy.
-    With ``workers`` > 0, a thread receives their batches ``prefetch`` ahead (:mod:`gazeattn.data.prefetch`).
+    With ``workers`` > 0, a thread receives their batches ``prefetch`` ahead (:mod:`gazeattn.train.prefetch`).
     ``result["skipped"]`` names the clips left out, or skipped while being read (``on_bad_clip="skip"``), on
     any rank and in any DataLoader worker (workers append to a temporary JSON-lines log)."""
     model.eval()

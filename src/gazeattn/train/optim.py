@@ -1,19 +1,15 @@
-"""The optimizer and the learning-rate schedule: built from :class:`~gazeattn.train.config.OptimConfig`.
+"""The optimizer, built from :class:`~gazeattn.train.config.OptimConfig` (its learning rate at each step:
+:func:`gazeattn.train.schedules.learning_rate`).
 
 - ``sgd``: SGD with momentum and weight decay (the reference's: lr 0.032, momentum 0.9, wd 4e-5);
 - ``adamw``: AdamW (decoupled weight decay), which trains the tiny from-scratch CPU backbone in far fewer steps.
-
-The learning rate is a pure function of the global step (``step`` schedule: × ``gamma`` at each milestone;
-``cosine``: half-cosine from ``lr`` to 0 over ``steps``), with an optional linear warm-up.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from gazeattn.train.config import OptimConfig, TrainConfig
+from gazeattn.train.config import OptimConfig
 
 
 def build_optimizer(params, o: OptimConfig) -> torch.optim.Optimizer:
@@ -22,13 +18,6 @@ def build_optimizer(params, o: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """The learning rate of ``step`` (0-based) of a run of ``config.run.steps`` steps."""
-    o = config.optim
-    if o.lr_schedule == "cosine":
-        lr = o.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, config.run.steps) / max(1, config.run.steps)))
-    else:
-        lr = o.lr * (o.gamma ** sum(step >= m for m in o.milestones))
-    if o.warmup_steps and step < o.warmup_steps:
-        lr *= (step + 1) / o.warmup_steps
-    return lr
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -23,9 +23,6 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         self.start, self.total, self.rank, self.world = start_step, total_steps, rank, world
         self.steps_per_epoch = n_items // (batch * world)
 
-    def epoch_of(self, step: int) -> int:
-        return step // self.steps_per_epoch
-
     def batch_for(self, step: int) -> list[tuple[int, int]]:
         epoch, pos = divmod(step, self.steps_per_epoch)
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))

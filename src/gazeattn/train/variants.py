@@ -18,22 +18,14 @@ two estimators changes one thing. Every gaze variant gets the same KL(measured g
 
 from __future__ import annotations
 
-from gazeattn.estimators import (
-    Constant,
-    DirectOptimization,
-    ExponentialDecay,
-    GumbelSoftmax,
-    LocalExpectation,
-    Reinforce,
-    reference_eps_schedule,
-)
+from gazeattn.estimators import DirectOptimization, GumbelSoftmax, LocalExpectation, Reinforce
 from gazeattn.models import ModelConfig
 from gazeattn.train.config import TrainConfig
+from gazeattn.train.schedules import eps_schedule, tau_schedule
 
 # The project's head for every gaze variant; chosen from the study in the README ("Choosing the head").
 DEFAULT_GAZE_ATTENTION = "glimpse"
 NO_ATTENTION = ("gaze-aux", "i3d")
-HARD_SAMPLE_VARIANTS = ("gaze-direct", "gaze-st", "gaze-reinforce", "gaze-local")
 
 
 def default_attention(variant: str) -> str:
@@ -50,37 +42,15 @@ def default_test_gaze(variant: str) -> str:
 
 
 def model_config(config: TrainConfig, *, num_classes: int) -> ModelConfig:
-    m, variant = config.model, config.run.model
-    attention = m.attention or default_attention(variant)
+    """The model a training config builds: ``[model]`` completed from the data (``num_classes``), the clip
+    settings (input size and strides) and the variant (its default attention; gaze-aux's gaze head)."""
+    variant, clip = config.run.model, config.clip_config()
+    attention = config.model.attention or default_attention(variant)
     if variant in NO_ATTENTION and attention != "none":
         raise ValueError(f"the {variant} variant has no attention: leave model.attention empty")
-    clip = config.clip_config()
-    fields = dict(backbone=m.backbone, streams=m.streams, num_classes=num_classes, dropout=m.dropout,
-                  attention=attention, clip=(clip.frames, clip.crop, clip.crop), strides=clip.strides,
-                  gaze_head_init=m.gaze_head_init)
-    if m.backbone == "tiny":
-        fields["tiny_widths"] = tuple(m.tiny_widths)
-    if m.head_channels:
-        fields["head_channels"] = tuple(m.head_channels)
-    if variant == "gaze-aux":
-        fields["gaze_head"] = True
-    return ModelConfig(**fields)
-
-
-def eps_schedule(config: TrainConfig):
-    e = config.estimator
-    if e.eps_schedule == "reference":
-        return reference_eps_schedule()
-    if e.eps_schedule == "constant":
-        return Constant(e.eps)
-    return ExponentialDecay(start=e.eps, rate=e.eps_rate, floor=e.eps_floor, every=e.eps_every)
-
-
-def tau_schedule(config: TrainConfig):
-    e = config.estimator
-    if e.tau_rate == 0:
-        return Constant(e.tau)
-    return ExponentialDecay(start=e.tau, rate=e.tau_rate, floor=e.tau_floor, every=100)
+    return ModelConfig.complete(config.model, attention=attention, num_classes=num_classes,
+                                clip=(clip.frames, clip.crop, clip.crop), strides=clip.strides,
+                                gaze_head=True if variant == "gaze-aux" else None)
 
 
 def build_estimator(config: TrainConfig):
