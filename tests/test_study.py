@@ -418,3 +418,24 @@ def test_training_diagnostics_average_the_second_half_of_training(tmp_path):
     got = training_diagnostics(tmp_path)
     assert got == {"train.decision_z_sensitivity": pytest.approx(0.3), "train.grad_ratio": pytest.approx(0.6)}
     assert training_diagnostics(tmp_path / "missing") == {}
+
+
+def test_a_world_recorded_before_a_knob_existed_is_the_same_world(grid, tmp_path):
+    """Knobs added later default to the world they were written as: records without them are not "another
+    recipe" (the world files, the run folders and eval.json all still count)."""
+    out = _copy(grid, tmp_path)
+    for path in list((out / "runs").rglob("cell.json")) + list((out / "runs").rglob("eval.json")):
+        saved = json.loads(path.read_text())
+        record = saved if path.name == "cell.json" else saved["study"]
+        del record["world"]["config"]["hand"]  # as written before the hand knob
+        path.write_text(json.dumps(saved))
+    for truth in (out / "worlds").rglob("synth_truth.json"):
+        saved = json.loads(truth.read_text())
+        del saved["config"]["hand"]
+        truth.write_text(json.dumps(saved))
+    assert [r.status for r in plan.plan_study(grid[0], out)] == ["reuse"] * 4
+    changed = json.loads((out / "runs/tiny/direct/s0/cell.json").read_text())
+    changed["world"]["config"]["objects"] = [5, 6]  # a knob that does differ still does
+    (out / "runs/tiny/direct/s0/cell.json").write_text(json.dumps(changed))
+    with pytest.raises(DataError, match="another recipe or world"):
+        plan.plan_study(grid[0], out)

@@ -99,7 +99,7 @@ def test_default_world_is_unchanged(tmp_path):
     ("camera_motion", 0.3), ("camera_motion", -0.1), ("gaze_noise", -1.0), ("gaze_noise", 11.0),
     ("gaze_on_target", 1.2), ("action_fraction", 0.0), ("action_fraction", 1.5), ("action_position", "left"),
     ("median_frames", 10), ("median_frames", 100), ("secondary_noun_rate", 2.0), ("sessions", 2.0),
-    ("width", True),
+    ("width", True), ("hand", "none"),
 ])
 def test_every_knob_is_validated(knob, value):
     with pytest.raises(ValueError, match=knob):
@@ -230,6 +230,28 @@ def test_distractor_nouns_any_repeats_the_target_noun(tmp_path):
     write_synthetic_egtea(tmp_path / "o", others)  # 6-7 objects of 4 nouns: repeats, never the target's
     truth = json.loads((tmp_path / "o" / "synth_truth.json").read_text())
     assert all(o["noun"] != c["noun_names"][0] for c in truth["clips"].values() for o in c["objects"][1:])
+
+
+def test_a_small_hand_has_no_arm_and_a_fraction_of_the_skin(tmp_path):
+    base = dict(sessions=1, clips_per_session=3, width=96, height=72, min_frames=12, max_frames=14, seed=4,
+                vocabulary="large", n_actions=15, objects=(4, 5), decoys="all", decoy_kind="action")
+    skin, sleeve, near = {}, {}, {}
+    for hand in ("arm", "small"):
+        config = SynthConfig(**base, hand=hand)
+        plan = _plan(config)
+        session = plan[0]
+        session.style = _session_style(config, session)
+        for clip in session.clips[:1]:
+            scene = _clip_scene(config, session, clip)
+            video = render_clip(scene).astype(np.int32)  # (T, H, W, 3)
+            skin[hand] = int((np.abs(video - np.array(scene.skin)).sum(-1) < 30).sum())
+            sleeve[hand] = int((np.abs(video - np.array(scene.sleeve)).sum(-1) < 30).sum())
+            gap = np.linalg.norm((scene.hand_centre - scene.target.centre) * [96, 72], axis=1)
+            near[hand] = float(np.median(gap))
+            assert scene.arm is (hand == "arm")
+    assert 0 < skin["small"] < 0.35 * skin["arm"]  # about 0.45² of the hand's area
+    assert sleeve["arm"] > 50 and sleeve["small"] < 0.05 * sleeve["arm"]  # no arm is drawn
+    assert near["small"] < near["arm"]  # the small hand still touches the acted-on object
 
 
 @pytest.mark.parametrize("mode", ["any", "others"])

@@ -55,8 +55,8 @@ def _decoys(text: str) -> int | str:
 _FIELD = {"no_gaze_fraction": "no_gaze_clip_fraction", "actions": "n_actions"}
 _KNOBS = ("sessions", "clips_per_session", "min_frames", "max_frames", "median_frames", "no_gaze_fraction",
           "test_fraction", "vocabulary", "actions", "objects", "object_size", "distractor_nouns", "decoys",
-          "decoy_verbs", "decoy_kind", "drift", "camera_motion", "gaze_noise", "gaze_on_target", "action_fraction",
-          "action_position")
+          "decoy_verbs", "decoy_kind", "drift", "camera_motion", "hand", "gaze_noise", "gaze_on_target",
+          "action_fraction", "action_position")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift", type=float, help=f"multiplier on the distractors' drift (default {d.drift})")
     p.add_argument("--camera-motion", type=float,
                    help="camera pan + shake amplitude, fraction of the frame height (default 0: still)")
+    p.add_argument("--hand", choices=CHOICES["hand"],
+                   help="how the acted-on object is marked: arm (a hand with an arm, default) or small (a small "
+                        "hand, no arm: a subtle cue)")
     p.add_argument("--gaze-noise", type=float,
                    help=f"multiplier on gaze landing error and jitter (default {d.gaze_noise})")
     p.add_argument("--gaze-on-target", type=float,

@@ -32,7 +32,8 @@ from gazeattn.study.spec import CellSpec, StudySpec, WorldSpec
 from gazeattn.utils.errors import DataError
 
 __all__ = ["PlannedRun", "plan_study", "expected_run", "select", "training_finished", "train_seconds",
-           "comparable_config", "world_record", "PLAN_WORDS", "CELL_FILE", "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
+           "comparable_config", "world_record", "canonical_record", "canonical_synth", "PLAN_WORDS", "CELL_FILE",
+           "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
 
 CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE = "cell.json", "eval.json", "failed.json", "stdout.txt"
 NOT_COMPARED = (("data", "workers"), ("data", "prefetch"), ("run", "threads"), ("run", "tensorboard"))
@@ -83,6 +84,26 @@ def comparable_config(config: dict[str, Any], out: str | Path) -> dict[str, Any]
         except ValueError:
             data["root"] = os.path.abspath(data["root"])
     return config
+
+
+def canonical_synth(saved: Any) -> Any:
+    """A saved SynthConfig dict as today's code writes it: knobs added since it was saved take their defaults,
+    which give the world it was written as, draw for draw (so an older world is not "another recipe")."""
+    from gazeattn.synth import SynthConfig
+
+    if not isinstance(saved, dict):
+        return saved
+    try:
+        return _synth_json(SynthConfig(**saved))
+    except (TypeError, ValueError):
+        return saved  # unknown or bad keys: compared as they are, and reported as different
+
+
+def canonical_record(record: Any) -> Any:
+    """A run's identity record with its world's config made canonical (:func:`canonical_synth`)."""
+    if not isinstance(record, dict) or not isinstance(record.get("world"), dict) or "config" not in record["world"]:
+        return record
+    return {**record, "world": {**record["world"], "config": canonical_synth(record["world"]["config"])}}
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -168,6 +189,7 @@ def _check_world(world: WorldSpec, seed: int, root: Path) -> None:
     except (ValueError, OSError, AttributeError):
         saved = None  # cut by a kill: the world is written again
     want = _synth_json(world.synth_config(seed))
+    saved = canonical_synth(saved)
     if saved is not None and saved != want:
         keys = ", ".join(_differences(saved, want)[:6])
         raise DataError(root, f"was written for world {world.name!r} with other settings ({keys}); delete it and "
@@ -176,7 +198,7 @@ def _check_world(world: WorldSpec, seed: int, root: Path) -> None:
 
 def _status(run: Path, config, record: dict[str, Any], out: Path) -> str:
     """What the study does with ``run``; DataError naming the folder when it holds another recipe's run."""
-    saved_record = _read_json(run / CELL_FILE)
+    saved_record = canonical_record(_read_json(run / CELL_FILE))
     saved_config = _read_json(run / "config.json")
     problems = []
     if saved_record is not None and saved_record != record:
@@ -197,7 +219,7 @@ def _status(run: Path, config, record: dict[str, Any], out: Path) -> str:
                              "evaluated; delete the folder to rerun it")
     # an eval.json without this record (written by something else) is redone below: evaluation is deterministic
     evaluation = _read_json(run / EVAL_FILE) if has_eval else None  # unreadable: an error naming it
-    if isinstance(evaluation, dict) and evaluation.get("study") == record:
+    if isinstance(evaluation, dict) and canonical_record(evaluation.get("study")) == record:
         return "reuse"
     if (run / FAILED_FILE).is_file():
         return "failed"

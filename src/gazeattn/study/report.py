@@ -40,7 +40,7 @@ def collect_runs(spec: StudySpec, out: str | Path, *, done: Mapping[str, str] | 
     invocation did, per ``done``, else ``reused``), ``metrics`` (:func:`run_metrics`), ``test_gaze`` (the primary
     mode), ``n_clips``, ``gaze``, ``by_test_gaze``, ``train_seconds``, ``eval_seconds``, ``wall_seconds``.
     An ``eval.json`` written for another recipe does not count (the run is missing)."""
-    from gazeattn.study.plan import EVAL_FILE, FAILED_FILE, expected_run
+    from gazeattn.study.plan import EVAL_FILE, FAILED_FILE, canonical_record, expected_run
 
     out = Path(out)
     done = done or {}
@@ -52,7 +52,7 @@ def collect_runs(spec: StudySpec, out: str | Path, *, done: Mapping[str, str] | 
             evaluation = json.loads((run / EVAL_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             evaluation = None
-        if not isinstance(evaluation, dict) or evaluation.get("study") != record:
+        if not isinstance(evaluation, dict) or canonical_record(evaluation.get("study")) != record:
             (failed if (run / FAILED_FILE).is_file() else missing).append(key)
             continue
         records.append({

@@ -24,7 +24,7 @@ class SynthConfig:
     The fields after ``qp`` are difficulty knobs; their defaults give the original world draw for draw (same
     seed → same files). Scene knobs (see :class:`gazeattn.synth.scene.SceneKnobs`, whose defaults they take):
     ``vocabulary``, ``objects``, ``object_size``, ``distractor_nouns``, ``decoys``, ``decoy_verbs``, ``decoy_kind``,
-    ``drift``, ``camera_motion``. Labels: ``n_actions`` keeps the vocabulary's first N actions (None: all). Gaze:
+    ``drift``, ``camera_motion``, ``hand``. Labels: ``n_actions`` keeps the vocabulary's first N actions (None: all). Gaze:
     ``gaze_noise`` multiplies the landing error, fixation jitter and saccade noise; ``gaze_on_target`` is the
     share of in-clip fixations on the acted-on object (the rest: hand and other objects, 10:6, as before).
     Timing: ``action_fraction`` is the action's share of the clip, ``action_position`` ``"centre"`` (as
@@ -55,6 +55,7 @@ class SynthConfig:
     decoy_kind: str = _SCENE.decoy_kind
     drift: float = _SCENE.drift
     camera_motion: float = _SCENE.camera_motion
+    hand: str = _SCENE.hand
     gaze_noise: float = 1.0
     gaze_on_target: float = 0.84
     action_fraction: float = DEFAULT_ACTION_FRACTION
@@ -121,7 +122,7 @@ class SynthConfig:
         return SceneKnobs(vocabulary=self.vocabulary, objects=self.objects, object_size=self.object_size,
                           distractor_nouns=self.distractor_nouns, decoys=self.decoys, decoy_verbs=self.decoy_verbs,
                           decoy_kind=self.decoy_kind, n_actions=self.n_actions, drift=float(self.drift),
-                          camera_motion=float(self.camera_motion))
+                          camera_motion=float(self.camera_motion), hand=self.hand)
 
     def to_json(self) -> dict:
         """The config as saved in ``synth_truth.json`` (tuples as lists)."""
@@ -145,6 +146,7 @@ WORLDS: dict[str, dict] = {
                     decoy_verbs="any", decoy_kind="action", min_frames=18, max_frames=261, median_frames=46,
                     test_fraction=0.25),
 }
+WORLDS["subtle"] = {**WORLDS["binding"], "hand": "small"}
 WORLD_NOTES: dict[str, str] = {
     "demo": "the original world: 3-4 objects of 4 nouns, one decoy, 11 actions, 24-72 frames",
     "crowded": "6-8 small objects of 8 nouns (the target's noun may repeat), every distractor a decoy, "
@@ -154,6 +156,7 @@ WORLD_NOTES: dict[str, str] = {
     "lowres": "96x72, 5-6 objects",
     "binding": "every object acts out one of the 15 actions (half share the label's verb or noun): only the "
                "hand tells which one is the label; 18-261 frames (median 46)",
+    "subtle": "the binding world with a small hand and no arm: the cue to the acted-on object is subtle",
 }
 
 

@@ -101,7 +101,8 @@ def render_clip(scene: ClipScene) -> np.ndarray:
 
         mx, my = (hx + bx) / 2, (hy + by) / 2
         ext = float(np.sqrt(seg_len2)) / 2 + arm_w
-        _blend(frame, mx, my, ext, sleeve, lambda dx, dy: arm_sd(dx + mx - hx, dy + my - hy))
+        if scene.arm:
+            _blend(frame, mx, my, ext, sleeve, lambda dx, dy: arm_sd(dx + mx - hx, dy + my - hy))
         _blend(frame, hx, hy, 1.2 * hr, skin,
                lambda dx, dy: hr - np.sqrt((dx / 1.15) ** 2 + (dy / 0.9) ** 2))
         out[i] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)

@@ -38,7 +38,8 @@ from gazeattn.synth.vocabulary import NOUN_BY_NAME, VOCABULARIES
 
 SKIN = (222, 170, 138)
 CHOICES = {"vocabulary": tuple(VOCABULARIES), "distractor_nouns": ("others", "any"),
-           "decoy_verbs": ("others", "any"), "decoy_kind": ("motion", "action")}
+           "decoy_verbs": ("others", "any"), "decoy_kind": ("motion", "action"), "hand": ("arm", "small")}
+SMALL_HAND = 0.45  # the small hand's radius, relative to the arm's hand
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ class SceneKnobs:
     - ``n_actions``: the world uses the vocabulary's first N actions (None: all), for ``decoy_kind="action"``;
     - ``drift``: multiplier on the distractors' drift speed and jitter;
     - ``camera_motion``: amplitude of the camera's pan + shake, a fraction of the frame height (isotropic in
-      pixels); 0 = a still camera.
+      pixels); 0 = a still camera;
+    - ``hand``: how the acted-on object is marked: ``"arm"`` (a hand with an arm reaching in from the bottom edge,
+      a large, salient cue) or ``"small"`` (a hand 0.45 times that size and no arm: a subtle cue, which a model
+      told where the wearer looks finds far more easily than one learning from action labels alone).
     """
 
     vocabulary: str = "small"
@@ -75,6 +79,7 @@ class SceneKnobs:
     n_actions: int | None = None
     drift: float = 1.0
     camera_motion: float = 0.0
+    hand: str = "arm"
 
     @property
     def legacy_placement(self) -> bool:
@@ -112,6 +117,7 @@ class ClipScene:
     background: np.ndarray  # (H, W, 3) float32, or (H + 2m, W + 2m, 3) with a moving camera
     camera_px: np.ndarray | None = None  # (T, 2) camera offset in pixels (x, y): the world moves by it in the frame
     margin_px: int = 0  # m: the background's border beyond the frame on every side
+    arm: bool = True  # draw the arm from the hand to the bottom edge
 
     @property
     def target(self) -> SceneObject:
@@ -274,7 +280,7 @@ def _layout(rng, names, verb, decoy_verbs, t, a0, a1, base_r, width, height, kno
     target = objects[0]
     # hand: touching the target from below; approaches over the leading padding, except for Put where it
     # carries the object in and lets go over the trailing padding
-    hand_r = 0.8 * base_r
+    hand_r = 0.8 * base_r * (SMALL_HAND if knobs.hand == "small" else 1.0)
     below = (target.radius_px + 0.6 * hand_r) / height  # centre-to-centre, normalised y
     side = rng.uniform(-0.25, 0.25) * target.radius_px / width
     if verb == "Put":
@@ -354,7 +360,7 @@ def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int,
     if knobs.camera_motion <= 0:
         background = _texture(rng, width, height, counter_colour)
         return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand, float(hand_r), arm_base,
-                         skin, sleeve, background)
+                         skin, sleeve, background, arm=knobs.hand == "arm")
     # a moving camera: everything on the counter moves by the camera offset (the arm's base, at the wearer's
     # body, does not); the counter is rendered with a margin and cropped per frame
     amplitude = knobs.camera_motion * height
@@ -365,4 +371,4 @@ def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int,
                for o in objects]
     background = _texture(rng, width + 2 * margin, height + 2 * margin, counter_colour)
     return ClipScene(verb, noun, n_frames, (a0, a1), tuple(objects), hand + shift, float(hand_r), arm_base,
-                     skin, sleeve, background, cam, margin)
+                     skin, sleeve, background, cam, margin, arm=knobs.hand == "arm")
