@@ -18,20 +18,14 @@ import pytest
 import torch
 
 from gazeattn.cli import main
-from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.runs.checkpoints import checkpoint_root, list_checkpoints, verify_checkpoint
+from tinyworld import SMALL, tiny_world
 
-SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
-         "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
-         "--workers", "0", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile") / "egtea"
-    write_synthetic_egtea(root, SynthConfig(sessions=2, clips_per_session=4, seed=3, width=64, height=48,
-                                            min_frames=24, max_frames=30))
-    return root
+    return tiny_world(tmp_path_factory.mktemp("hostile") / "egtea", seed=3)
 
 
 @pytest.fixture(scope="module")

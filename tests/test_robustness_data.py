@@ -23,10 +23,9 @@ from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.data.validate import FRAME_SLACK, check_frame_folder, check_media, check_video, gaze_coverage
 from gazeattn.utils.errors import DataError
 from gazeattn.train.sampler import StepBatchSampler
+from tinyworld import TRAIN_FLAGS
 
-SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
-         "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
-         "--seed", "0", "--no-progress"]
+SMALL = [*TRAIN_FLAGS, "--seed", "0"]
 CFG = ClipConfig(frames=24, crop=48, short_side=56, train_short_side=(56, 64), strides=(8, 16, 16))
 
 

@@ -20,10 +20,8 @@ from gazeattn.cli import main
 from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.train.config import MODELS, apply_overrides, load_toml, preset
 from gazeattn.train.schedules import learning_rate
+from tinyworld import SMALL
 
-SMALL = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", "clip.train_short_side=56,64",
-         "--set", "model.tiny_widths=4,8,8,12,16", "--set", "model.head_channels=4,4", "--batch", "4",
-         "--workers", "0", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
