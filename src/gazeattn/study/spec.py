@@ -1,4 +1,5 @@
-"""What a study runs: worlds × cells × seeds, as frozen dataclasses or a TOML file.
+"""What a study runs: worlds × cells × seeds, as frozen dataclasses or a TOML file (one cohesive thing, ~400
+lines: the three dataclasses, their checks and the TOML reading that names the file, table and key of an error).
 
 ::
 
