@@ -161,7 +161,7 @@ def plot_world(world: str, cells: Mapping[str, Any], path: str | Path) -> Path:
     ax.set_ylim(-3, 103)  # dots at 0 or 100 stay visible
     ax.set_xlabel("cell")
     ax.set_ylabel("mean class accuracy on the test split (%)")
-    ax.set_title(f"world {world}: mean class accuracy per cell (mean and 95 % CI over seeds; dots: seeds)")
+    ax.set_title(f"world {world}\nmean class accuracy per cell: mean and 95 % CI over seeds; dots: seeds")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
