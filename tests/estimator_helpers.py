@@ -13,12 +13,7 @@ from torch import Tensor
 from gazeattn.estimators import DEFAULT_MAX_MAPS, EstimatorOutput, ExponentialDecay, LossFn, exact_moments
 from gazeattn.estimators import gumbel_argmax, one_hot_maps, surrogate_from_grad
 from gazeattn.estimators.gumbel import resolve_gumbel
-
-
-def _check_step(step: int) -> int:
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
-    return int(step)
+from gazeattn.estimators.schedules import _check_step  # the schedules' own step check, not a copy
 
 
 @dataclass(frozen=True)
