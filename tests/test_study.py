@@ -439,3 +439,28 @@ def test_a_world_recorded_before_a_knob_existed_is_the_same_world(grid, tmp_path
     (out / "runs/tiny/direct/s0/cell.json").write_text(json.dumps(changed))
     with pytest.raises(DataError, match="another recipe or world"):
         plan.plan_study(grid[0], out)
+
+
+def test_the_report_says_where_the_runs_were_computed_and_flags_a_mix(grid, tmp_path):
+    spec, out, _, result = grid
+    report = result.report
+    origins = report["origins"]
+    assert len(origins["fingerprints"]) == 1 and not origins["mixed_floats"] and not origins["mixed_code"]
+    (fingerprint, keys), = origins["fingerprints"].items()
+    assert sorted(keys) == sorted(f"{r['world']}/{r['cell']}/s{r['seed']}" for r in report["runs"])
+    assert "ATen" in fingerprint and report["machine"]["fingerprint"] and report["machine"]["code"]["version"]
+    assert "Every run's floats were computed in one environment" in (out / "study.md").read_text()
+    # one run trained elsewhere (an edited provenance.json), another by other code: the report names both
+    copy = _copy(grid, tmp_path)
+    path = copy / "runs/tiny/i3d/s1/provenance.json"
+    data = json.loads(path.read_text())
+    data["entries"][0]["fingerprint"] = "AMD EPYC, ATen AVX2, oneDNN Intel AVX2, mkl, torch 2.13.0+cpu, 1 thread(s)"
+    data["entries"][0]["code"] = {"version": "0.1.0", "commit": "f" * 40, "dirty": True}
+    path.write_text(json.dumps(data))
+    again = runner.run_study(spec, copy, progress=False, say=lambda _l: None).report
+    assert again["origins"]["mixed_floats"] and again["origins"]["mixed_code"] and again["origins"]["dirty"]
+    assert again["origins"]["fingerprints"]["AMD EPYC, ATen AVX2, oneDNN Intel AVX2, mkl, torch 2.13.0+cpu, "
+                                            "1 thread(s)"] == ["tiny/i3d/s1"]
+    md = (copy / "study.md").read_text()
+    assert "**The runs were computed in 2 float environments**" in md and "- `AMD EPYC" in md
+    assert "**The runs were made by 2 code versions**" in md and "ffffffffff (dirty)" in md

@@ -82,7 +82,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     result["step"] = ckpt.meta.get("step")
     result["variant"] = config.run.model
     if args.out:
-        write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+        from gazeattn.utils.provenance import provenance
+
+        trained = ckpt.meta.get("provenance") or {}
+        record = {**result, "provenance": provenance(), "trained_with": trained.get("fingerprint", "unknown")}
+        write_text_atomic(args.out, json.dumps(record, indent=2) + "\n")
     if args.json:
         shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
         print(json.dumps(shown, indent=2))

@@ -56,9 +56,12 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines += _world_section(report, world)
     if report.get("plots_note"):
         lines += [report["plots_note"], ""]
+    lines += _origins_section(report)
     lines += _runs_section(report)
     lines += ["", "## How", "", STATISTICS, "", "Command:", "", "```sh", report["command_text"], "```", "",
               f"Machine: {report['machine_text']}. This invocation took {report['wall_seconds']:.0f} s.", ""]
+    if report.get("machine", {}).get("fingerprint"):
+        lines += [f"Float environment of this invocation: `{_md(report['machine']['fingerprint'])}`.", ""]
     return "\n".join(lines)
 
 
@@ -119,6 +122,38 @@ def _cell_row(world: str, cell: str, agg: Mapping[str, Any], base: str | None, c
         value = (m.get(key) or {}).get("mean")
         row.append("–" if value is None else f"{value:.3g}")
     return row
+
+
+def _keys(keys: list[str], most: int = 6) -> str:
+    return ", ".join(keys[:most]) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def _origins_section(report: Mapping[str, Any]) -> list[str]:
+    """Where the runs' floats were computed and by which code: one line when they agree, a warning otherwise."""
+    origins = report.get("origins") or {}
+    floats, code = origins.get("fingerprints") or {}, origins.get("code_versions") or {}
+    if not floats:
+        return []
+    lines = ["## Where these numbers were computed", ""]
+    if len(floats) == 1:
+        lines.append(f"Every run's floats were computed in one environment: `{_md(next(iter(floats)))}`. The same "
+                     "seeds on another CPU, kernel set, torch version or thread count can give other numbers "
+                     "(one seed of a short run by many points); the intervals are what carries across.")
+    else:
+        lines.append(f"**The runs were computed in {len(floats)} float environments** (CPU, kernels, torch or "
+                     "threads differ); a seed can give other numbers in each:")
+        lines += [f"- `{_md(fp)}`: {_keys(keys)}" for fp, keys in floats.items()]
+    lines.append("")
+    if len(code) == 1:
+        version = next(iter(code))
+        lines.append(f"Code version of every run: `{_md(version)}`."
+                     + (" **Uncommitted changes**: the commit alone does not reproduce these runs." if
+                        origins.get("dirty") else ""))
+    else:
+        lines.append(f"**The runs were made by {len(code)} code versions** (rerun the study with one to compare "
+                     "them like for like):")
+        lines += [f"- `{_md(v)}`: {_keys(keys)}" for v, keys in code.items()]
+    return lines + [""]
 
 
 def _runs_section(report: Mapping[str, Any]) -> list[str]:

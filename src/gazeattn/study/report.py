@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gazeattn.runs.provenance import read_provenance, run_code_versions, run_fingerprints
 from gazeattn.study.markdown import markdown, plot_world
 from gazeattn.study.metrics import (
     ABLATIONS, COMPARED, HEADLINE, MODE_WORDS, STATISTICS, _unit, metric_label, run_metrics, training_diagnostics)
@@ -24,7 +25,7 @@ from gazeattn.study.spec import StudySpec
 from gazeattn.study.stats import Summary, paired, sentence, summarize
 from gazeattn.utils.atomic import write_text_atomic
 
-__all__ = ["FORMAT", "collect_runs", "summarize_study", "write_study_report"]
+__all__ = ["FORMAT", "collect_runs", "origins", "summarize_study", "write_study_report"]
 
 FORMAT = "gazeattn-study-1"
 
@@ -60,9 +61,37 @@ def collect_runs(spec: StudySpec, out: str | Path, *, done: Mapping[str, str] | 
             "run_dir": run.relative_to(out).as_posix(), "status": done.get(key, "reused"),
             "metrics": {**run_metrics(evaluation), **training_diagnostics(run)}, "test_gaze": evaluation.get("test_gaze"),
             "n_clips": evaluation.get("n_clips"), "gaze": evaluation.get("gaze"),
-            "by_test_gaze": evaluation.get("by_test_gaze"),
+            "by_test_gaze": evaluation.get("by_test_gaze"), **run_origin(run, evaluation),
             **{k: evaluation.get(k) for k in ("train_seconds", "eval_seconds", "wall_seconds")}})
     return records, missing, failed
+
+
+def run_origin(run: Path, evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """``fingerprints`` and ``code_versions`` of a run: those of its training sessions (``provenance.json``) and of
+    its evaluation (``eval.json``), distinct and in order; ``["unknown"]`` for a run written before they were
+    recorded."""
+    entries = read_provenance(run)
+    made = evaluation.get("provenance")
+    if isinstance(made, dict):
+        entries = [*entries, made]
+    return {"fingerprints": run_fingerprints(entries) or ["unknown"],
+            "code_versions": run_code_versions(entries) or ["unknown"]}
+
+
+def origins(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Which runs were computed where and by which code: ``{"fingerprints": {fingerprint: [run keys]},
+    "code_versions": {version: [run keys]}, "mixed_floats", "mixed_code", "dirty"}``. Runs of one fingerprint
+    and seed give the same numbers; across fingerprints they may differ, by much after many steps."""
+    floats: dict[str, list[str]] = {}
+    code: dict[str, list[str]] = {}
+    for r in records:
+        key = f"{r['world']}/{r['cell']}/s{r['seed']}"
+        for fp in r.get("fingerprints") or ["unknown"]:
+            floats.setdefault(fp, []).append(key)
+        for version in r.get("code_versions") or ["unknown"]:
+            code.setdefault(version, []).append(key)
+    return {"fingerprints": floats, "code_versions": code, "mixed_floats": len(floats) > 1,
+            "mixed_code": len(code) > 1, "dirty": any(v.endswith("(dirty)") for v in code)}
 
 
 # ----------------------------------------------------------------------------------------------- statistics
@@ -176,7 +205,7 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
         "command": list(command), "command_text": shlex.join(command), "machine": dict(machine),
         "machine_text": _machine_text(machine), "torch": machine.get("torch"), "wall_seconds": result.seconds,
         "grid_size": len(spec.grid()), "done": dict(result.done),
-        "runs": records, "missing": missing, "failed": failed, "aggregates": aggregates,
+        "origins": origins(records), "runs": records, "missing": missing, "failed": failed, "aggregates": aggregates,
         "comparisons": comparisons, "statistics": STATISTICS, "plots": plots, "plots_note": note}
     result.report = report
     result.json_path = write_text_atomic(out / "study.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -184,7 +213,7 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
 
 
 def _machine_text(machine: Mapping[str, Any]) -> str:
-    parts = [f"{machine.get('machine')}, {machine.get('cpu_count')} CPU cores",
+    parts = [f"{machine.get('cpu') or machine.get('machine')}, {machine.get('cpu_count')} CPU cores",
              f"torch {machine.get('torch')} ({machine.get('torch_threads')} threads)"]
     if machine.get("cuda"):
         parts.append(f"GPU {machine['cuda']}")

@@ -25,6 +25,7 @@ from gazeattn.study.spec import StudySpec, WorldSpec
 from gazeattn.train.engine import NonFiniteLoss, train
 from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.utils.errors import DataError
+from gazeattn.utils.provenance import provenance
 
 __all__ = ["StudyResult", "run_study", "evaluate_run", "machine_info"]
 
@@ -86,11 +87,16 @@ class StudyResult:
 
 
 def machine_info() -> dict[str, Any]:
+    """The machine that writes the report: platform, cores, torch, the facts that decide the floats and their
+    fingerprint (:mod:`gazeattn.utils.provenance`), the code version, the load average."""
     import torch
 
+    made_by = provenance()
     info = {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cpu": made_by["floats"]["cpu"], "floats": made_by["floats"], "fingerprint": made_by["fingerprint"],
+            "code": made_by["code"]}
     try:
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -145,6 +151,7 @@ def _execute_run(folder: Path, status: str, config, record: dict[str, Any], *, t
         write_text_atomic(folder / CELL_FILE, json.dumps(record, indent=2) + "\n")
     t_eval = time.perf_counter()
     result = evaluate_run(folder, config=config)
+    result["provenance"] = provenance()  # evaluation's floats are this process's
     result["eval_seconds"] = time.perf_counter() - t_eval
     result["train_seconds"] = train_seconds(folder)
     result["wall_seconds"] = time.perf_counter() - t0  # what this invocation spent on the run

@@ -28,8 +28,10 @@ from gazeattn.utils.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
 from gazeattn.utils.atomic import write_text_atomic
+from gazeattn.utils.provenance import code_text, provenance
 from gazeattn.runs.lock import OutputLock, acquire as acquire_lock, LOCK_NAME
 from gazeattn.runs.checkpoints import LoadedCheckpoint, load_latest, list_checkpoints, save_checkpoint
+from gazeattn.runs.provenance import append_provenance
 from gazeattn.train.bookkeeping import MetricsWindow, ProgressBar, RunLog, eval_record, report_skips
 from gazeattn.train.config import TrainConfig
 from gazeattn.train.evaluate import evaluate
@@ -228,11 +230,15 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
         write_text_atomic(run_dir / "config.json", config.to_json() + "\n")
     say("resolved config:\n" + config.to_json())
     start_step = int(loaded.state["step"]) if loaded is not None else 0
+    made_by = provenance()  # what decides this run's floats, and the code version
+    if dist.is_main:
+        append_provenance(run_dir, made_by, start_step=start_step)
+    say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}")
     dataset, loader = _train_loader(config, layout, train_entries, run_dir, start_step=start_step, device=device,
                                     dist=dist)
     clip = json.loads(json.dumps(dataclasses.asdict(config.clip_config())))
     meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.model,
-            "num_classes": num_classes}
+            "num_classes": num_classes, "provenance": made_by}
     run_log = RunLog(run_dir, enabled=dist.is_main, tensorboard=config.run.tensorboard, say=say)
     return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, layout=layout,
                test_entries=test_entries, class_names=names, model=model, optimizer=optimizer, step_module=step_module,
