@@ -464,3 +464,24 @@ def test_the_report_says_where_the_runs_were_computed_and_flags_a_mix(grid, tmp_
     md = (copy / "study.md").read_text()
     assert "**The runs were computed in 2 float environments**" in md and "- `AMD EPYC" in md
     assert "**The runs were made by 2 code versions**" in md and "ffffffffff (dirty)" in md
+
+
+def test_pairs_compare_two_cells_seed_by_seed(tmp_path):
+    spec = StudySpec(seeds=(0, 1, 2), baseline="base", pairs=(("a", "b"),), worlds=(WorldSpec("w", fields={"sessions": 2}),),
+                     cells=(CellSpec("a", "gaze-direct"), CellSpec("b", "gaze-gumbel"), CellSpec("base", "i3d")))
+    records = [_record("a", "gaze-direct", s, v, {"argmax": v}, 50.0) for s, v in ((0, 60.0), (1, 70.0), (2, 65.0))]
+    records += [_record("b", "gaze-gumbel", s, v, {"expectation": v}, 50.0) for s, v in ((0, 50.0), (1, 71.0), (2, 60.0))]
+    records += [_record("base", "i3d", s, 30.0, None, None) for s in (0, 1, 2)]
+    _, comparisons = summarize_study(spec, records)
+    pair = next(c for c in comparisons if c["kind"] == "pair" and c["metric"] == "mean_class_accuracy")
+    assert (pair["cell"], pair["other"], pair["seeds"]) == ("a", "b", [0, 1, 2])
+    assert pair["mean"] == pytest.approx(14.0 / 3) and pair["sd"] == pytest.approx(math.sqrt(91 / 3))  # 10, -1, 5
+    assert pair["sentence"].startswith("a [gaze-direct] vs b [gaze-gumbel]: +4.7 points") and "no difference" in \
+        pair["sentence"]
+    assert spec.to_dict()["pairs"] == [["a", "b"]]
+    for bad, message in (('[["a", "zz"]]', "'zz' is not a cell"), ('[["a", "a"]]', "compares a cell with itself"),
+                         ('[["a", "b"], ["a", "b"]]', "is there twice"), ('["a"]', "want \\[cell, cell\\] pairs")):
+        path = _spec_file(tmp_path, TINY.replace('baseline = "i3d"', f'baseline = "i3d"\npairs = {bad}')
+                          .replace("[cells.i3d]", '[cells.a]\nmodel = "gaze-direct"\n[cells.b]\nmodel = "gaze-gumbel"\n[cells.i3d]'))
+        with pytest.raises(DataError, match=message):
+            load_spec(path)

@@ -38,8 +38,8 @@ def demo_spec(*, seeds, steps: int, attention: str, world: dict, checkpoint_ever
     cells = tuple(CellSpec(name, model, overrides={} if model == "i3d" else {"model.attention": attention})
                   for name, model in DEMO_CELLS)
     return StudySpec(seeds=tuple(seeds), worlds=(WorldSpec("demo", synth=world.get("synth"), fields=fields),),
-                     cells=cells, baseline="i3d", preset="cpu", title="gazeattn demo: same head, two estimators, "
-                     "and no gaze, over seeds", source="gazeattn demo",
+                     cells=cells, baseline="i3d", pairs=(("direct", "gumbel"),), preset="cpu",
+                     title="gazeattn demo: same head, two estimators, and no gaze, over seeds", source="gazeattn demo",
                      overrides={"run.steps": steps, "run.checkpoint_every": checkpoint_every})
 
 
@@ -113,6 +113,8 @@ def main(argv: list[str]) -> int:
 
 
 def _summary(report: dict) -> str:
+    """Each cell's mean and interval, then the conclusions this run's own intervals allow (gaze vs no gaze, the two
+    estimators, z shuffled across clips), then where the floats were computed."""
     lines = []
     for world, cells in report["aggregates"].items():
         for cell, agg in cells.items():
@@ -121,6 +123,12 @@ def _summary(report: dict) -> str:
             shuffled = agg["metrics"].get("test_gaze.shuffled.mean_class_accuracy")
             extra = f"   z shuffled across clips: {shuffled['mean']:.1f}" if shuffled else ""
             lines.append(f"{cell:<8} mean class accuracy {m['mean']:.1f}{half} % over {m['n']} seed(s){extra}")
-    lines += [c["sentence"] for c in report["comparisons"]
-              if c["metric"] == "mean_class_accuracy" and c["kind"] == "baseline"]
+    said = [c for c in report["comparisons"] if c["metric"] == "mean_class_accuracy"]
+    lines += ["", "Conclusions (from this run's 95 % intervals):"]
+    lines += [f"- {c['sentence']}" for kind in ("baseline", "pair") for c in said if c["kind"] == kind]
+    lines += [f"- {c['sentence']}" for c in said if c["kind"] == "ablation" and c.get("mode") == "shuffled"]
+    fingerprint = report.get("machine", {}).get("fingerprint")
+    if fingerprint:
+        lines += ["", f"Floats computed with: {fingerprint}. Another CPU or kernel set gives other per-seed numbers; "
+                      "see the README's demo section for how far they moved."]
     return "\n".join(lines)

@@ -91,6 +91,7 @@ def _world_section(report: Mapping[str, Any], world: Mapping[str, Any]) -> list[
     if said:
         lines += ["Paired comparisons (mean class accuracy):", ""]
         lines += [f"- {c['sentence']}" for c in said if c["kind"] == "baseline"]
+        lines += [f"- {c['sentence']}" for c in said if c["kind"] == "pair"]
         lines += [f"- {c['sentence']}" for c in said if c["kind"] == "ablation"]
         lines.append("")
     return lines

@@ -116,7 +116,8 @@ def summarize_study(spec: StudySpec, records: Sequence[Mapping[str, Any]]) -> tu
     ``aggregates[world][cell]`` = ``{"model", "test_gaze", "seeds", "metrics": {key: Summary + "values":
     {seed: value}}}`` for every cell with at least one finished run. ``comparisons``: for every cell other than the
     baseline, the paired difference cell − baseline of each metric of COMPARED both have (``kind``
-    "baseline"); for every cell with test-time gaze, within each run: primary − shuffled, primary − uniform and
+    "baseline"); the same for each of ``spec.pairs`` (``kind`` "pair", a − b); for every cell with test-time gaze,
+    within each run: primary − shuffled, primary − uniform and
     measured − primary, of mean class and overall accuracy (``kind`` "ablation", with ``mode``)."""
     aggregates: dict[str, dict[str, Any]] = {}
     comparisons: list[dict[str, Any]] = []
@@ -147,6 +148,15 @@ def summarize_study(spec: StudySpec, records: Sequence[Mapping[str, Any]]) -> tu
                         diff, seeds = paired(values[cell.name][metric], values[base][metric])
                         comparisons.append(_comparison(world.name, "baseline", _name(cell.name, cell.model), b_name,
                                                        metric, diff, seeds, cell=cell.name, baseline=base))
+        for a, b in spec.pairs:
+            if a not in values or b not in values:
+                continue
+            for metric in COMPARED:
+                if metric in values[a] and metric in values[b]:
+                    diff, seeds = paired(values[a][metric], values[b][metric])
+                    comparisons.append(_comparison(world.name, "pair", _name(a, spec.cell(a).model),
+                                                   _name(b, spec.cell(b).model), metric, diff, seeds, cell=a,
+                                                   other=b))
         for cell in spec.cells:
             agg = per_cell.get(cell.name)
             primary = agg and agg["test_gaze"]

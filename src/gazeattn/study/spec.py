@@ -6,6 +6,7 @@ lines: the three dataclasses, their checks and the TOML reading that names the f
     [study]
     seeds = [0, 1, 2, 3, 4]
     baseline = "i3d"                    # every other cell is compared with it, seed by seed (optional)
+    pairs = [["direct", "gumbel"]]      # more paired comparisons, a − b seed by seed (optional)
     preset = "cpu"                      # the training preset of every cell (default cpu)
     set = { "run.steps" = 600 }         # train overrides applied to every cell (optional)
     title = "..."                       # the report's heading (optional)
@@ -46,7 +47,7 @@ __all__ = ["WorldSpec", "CellSpec", "StudySpec", "load_spec", "spec_from_dict", 
 # The project's default study, shipped in the repository (the real grid of the README's results table).
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "studies" / "default.toml"
 
-STUDY_KEYS = ("seeds", "baseline", "preset", "set", "title")
+STUDY_KEYS = ("seeds", "baseline", "pairs", "preset", "set", "title")
 WORLD_KEYS = ("synth", "data", "set", "seeds")  # plus any SynthConfig field (synthetic worlds)
 CELL_KEYS = ("model", "set", "worlds", "seeds")
 OWNED = ("run.model", "run.seed", "data.root")  # set by the study itself
@@ -211,7 +212,8 @@ class CellSpec:
 @dataclass(frozen=True)
 class StudySpec:
     """The grid ``worlds × cells × seeds``. ``baseline`` (a cell name, or None) is what every other cell is compared
-    with, seed by seed; ``overrides`` apply to every cell; ``source`` says where the spec came from (messages)."""
+    with, seed by seed; ``pairs`` are more paired comparisons (cell a, cell b): a − b seed by seed; ``overrides``
+    apply to every cell; ``source`` says where the spec came from (messages)."""
 
     seeds: tuple[int, ...]
     worlds: tuple[WorldSpec, ...]
@@ -219,6 +221,7 @@ class StudySpec:
     baseline: str | None = None
     preset: str = "cpu"
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    pairs: tuple[tuple[str, str], ...] = ()
     title: str = ""
     source: str = ""
 
@@ -242,6 +245,7 @@ class StudySpec:
         if self.baseline is not None and self.baseline not in self.cell_names:
             raise ValueError(f"[study] baseline: {self.baseline!r} is not a cell; the cells are "
                              f"{', '.join(self.cell_names)}")
+        object.__setattr__(self, "pairs", _check_pairs(self.pairs, self.cell_names))
         if self.preset not in PRESETS:
             raise ValueError(f"[study] preset: {self.preset!r} is not one of {', '.join(PRESETS)}")
         object.__setattr__(self, "overrides", _frozen_map(_flatten(self.overrides, "[study] set")))
@@ -284,7 +288,8 @@ class StudySpec:
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable({"title": self.title, "source": self.source, "seeds": list(self.seeds),
-                          "baseline": self.baseline, "preset": self.preset, "set": dict(self.overrides),
+                          "baseline": self.baseline, "pairs": [list(p) for p in self.pairs], "preset": self.preset,
+                          "set": dict(self.overrides),
                           "worlds": [w.to_dict() for w in self.worlds], "cells": [c.to_dict() for c in self.cells]})
 
 
@@ -299,6 +304,26 @@ def _check_seeds(seeds: Any, where: str) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ValueError(f"{where}: {list(out)} repeats a seed")
     return out
+
+
+def _check_pairs(pairs: Any, cells: Any) -> tuple[tuple[str, str], ...]:
+    """``pairs`` as a tuple of (a, b) cell names: two different cells each, no pair twice."""
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise ValueError(f"[study] pairs: want a list of [cell, cell] pairs, got {pairs!r}")
+    out = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__iter__") or len(tuple(pair)) != 2 \
+                or not all(isinstance(x, str) for x in pair):
+            raise ValueError(f"[study] pairs: want [cell, cell] pairs, got {pair!r}")
+        a, b = tuple(pair)
+        for name in (a, b):
+            if name not in cells:
+                raise ValueError(f"[study] pairs: {name!r} is not a cell; the cells are {', '.join(cells)}")
+        if a == b or (a, b) in out:
+            raise ValueError(f"[study] pairs: [{a!r}, {b!r}] " + ("compares a cell with itself" if a == b else
+                                                                  "is there twice"))
+        out.append((a, b))
+    return tuple(out)
 
 
 def _show(value: Any) -> str:
@@ -360,7 +385,7 @@ def spec_from_dict(values: Mapping[str, Any], *, base: str | Path | None = None,
 
     return StudySpec(seeds=tuple(seeds), worlds=tuple(worlds), cells=tuple(cells), baseline=study.get("baseline"),
                      preset=study.get("preset", "cpu"), overrides=study.get("set", {}), title=study.get("title", ""),
-                     source=source)
+                     source=source, pairs=study.get("pairs", ()))
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
