@@ -19,6 +19,11 @@ pair, as under crop and flip. (Marking padded frames untracked instead would dro
 Randomness is a pure function of (seed, epoch, index), so runs are
 reproducible whatever the number of workers, and a resumed run draws the same samples.
 
+A gaze budget (``gaze_clips``, the names of the clips whose measured gaze is kept; see
+:mod:`gazeattn.data.gaze_budget`) reads every other clip as if its session had no gaze file: every frame
+untracked, so its slots have no measured target (masked out of the KL under ``targets.missing="mask"``, the
+prior of ``uniform`` / ``center`` otherwise) and gaze-oracle sees the uniform map there. None keeps every clip.
+
 Clip frame i shows session frame ``media.start_frame + i``; its gaze is read at session frame
 ``media.start_frame + i + gaze_frame_offset`` (default 0, the reference's convention; another public loader
 uses −1).
@@ -133,6 +138,7 @@ class EgteaClips(Dataset):
     out. A clip that still fails while being read is skipped (``__getitem__`` returns None) or raises.
     Skips are kept in ``skipped`` of the process that saw them; DataLoader workers hold copies, so with
     ``skip_log`` each skip is also appended to that JSON-lines file and :meth:`all_skipped` merges them.
+    ``gaze_clips``: the names of the clips whose measured gaze is read (None: all); the others read as untracked.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class EgteaClips(Dataset):
         seed: int = 0,
         validate: bool = False,
         skip_log: str | Path | None = None,
+        gaze_clips: frozenset[str] | None = None,
     ):
         if on_bad_clip not in BAD_CLIP_POLICIES:
             raise ValueError(f"on_bad_clip must be one of {BAD_CLIP_POLICIES}, got {on_bad_clip!r}")
@@ -157,6 +164,7 @@ class EgteaClips(Dataset):
         self.epoch = 0
         self.skipped: list[tuple[str, str]] = []  # (clip, reason), in this process only (see all_skipped)
         self.skip_log = Path(skip_log) if skip_log is not None else None
+        self.gaze_clips = gaze_clips
         self.sessions_without_gaze: list[str] = []
         self.clips_beyond_gaze: list[tuple[str, int, int]] = []  # (clip, untracked frames past the file, frames)
         self._gaze_cache: dict[str, np.ndarray | None] = {}
@@ -292,6 +300,8 @@ class EgteaClips(Dataset):
         pixels repeat that frame."""
         xy = np.zeros((count, 2), np.float64)
         types = np.full(count, UNTRACKED, np.int64)
+        if self.gaze_clips is not None and src.clip.name not in self.gaze_clips:  # left out by the gaze budget
+            return xy, types
         table = self.session_gaze(src.media.session)
         if table is None:
             return xy, types

@@ -14,7 +14,8 @@ Layout of a study folder::
     OUT/study.json, OUT/study.md, OUT/plots/    the report (gazeattn.study.report)
 
 Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``)
-are not compared.
+are not compared. Training keys added after a run was saved take their defaults when it is compared (a default
+gives the training of before, e.g. ``data.gaze_fraction`` = 1.0), so an older run is not "another recipe".
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gazeattn.study.spec import CellSpec, StudySpec, WorldSpec
 from gazeattn.utils.errors import DataError
 
 __all__ = ["PlannedRun", "plan_study", "expected_run", "select", "training_finished", "train_seconds",
-           "comparable_config", "world_record", "canonical_record", "canonical_synth", "PLAN_WORDS", "CELL_FILE",
+           "comparable_config", "world_record", "canonical_record", "canonical_synth", "canonical_config", "PLAN_WORDS", "CELL_FILE",
            "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
 
 CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE = "cell.json", "eval.json", "failed.json", "stdout.txt"
@@ -99,8 +100,27 @@ def canonical_synth(saved: Any) -> Any:
         return saved  # unknown or bad keys: compared as they are, and reported as different
 
 
+def canonical_config(saved: Any) -> Any:
+    """A saved training config dict (``TrainConfig.to_dict()``, whole or comparable) with the keys added since it
+    was saved set to their defaults, which train as before (the compared keys only; nothing else changes)."""
+    from gazeattn.train.config import TrainConfig
+
+    if not isinstance(saved, dict):
+        return saved
+    out = copy.deepcopy(saved)
+    for section, values in TrainConfig().to_dict().items():
+        if isinstance(values, dict) and isinstance(out.get(section), dict):
+            for key, value in values.items():
+                if (section, key) not in NOT_COMPARED:
+                    out[section].setdefault(key, value)
+    return out
+
+
 def canonical_record(record: Any) -> Any:
-    """A run's identity record with its world's config made canonical (:func:`canonical_synth`)."""
+    """A run's identity record with its world's config (:func:`canonical_synth`) and its training config
+    (:func:`canonical_config`) made canonical."""
+    if isinstance(record, dict) and "config" in record:
+        record = {**record, "config": canonical_config(record["config"])}
     if not isinstance(record, dict) or not isinstance(record.get("world"), dict) or "config" not in record["world"]:
         return record
     return {**record, "world": {**record["world"], "config": canonical_synth(record["world"]["config"])}}
@@ -204,7 +224,7 @@ def _status(run: Path, config, record: dict[str, Any], out: Path) -> str:
     if saved_record is not None and saved_record != record:
         problems += _differences(saved_record, record)
     if saved_config is not None:  # what training actually used; its dataset path is cell.json's to check, if any
-        saved, want = comparable_config(saved_config, out), copy.deepcopy(record["config"])
+        saved, want = comparable_config(canonical_config(saved_config), out), copy.deepcopy(record["config"])
         if saved_record is not None:
             for side in (saved, want):
                 side.get("data", {}).pop("root", None)

@@ -28,11 +28,33 @@ def simulate_gaze(rng: np.random.Generator, s: PlannedSession,
     jitter (σ 0.005; saccades σ 0.01), all three times ``gaze_noise``. Then dropped samples (frames without a
     sample) and the no-gaze clips are removed. Object and hand positions are in frame coordinates (camera
     motion included), so the gaze follows what the pixels show.
+
+    Scarce gaze (most clips without gaze): the official EGTEA reader sizes its table 2 × the number of samples,
+    so a session must keep more than half as many samples as frames. Where removing the no-gaze clips' samples
+    would leave fewer, those samples stay in the file as tracker-lost rows instead (event ``-``, and NaN
+    coordinates in BeGaze 3.4, as the real exports write a lost eye): the clips still have no gaze in either
+    reader, and every session gets its gaze file, as every EGTEA session does. Worlds that never come near the
+    bound are unchanged.
     """
     t, frames = _sample_times(rng, s.n_frames)
     x, y, ev = _episodes(rng, s, config, frames)
     keep = _kept_samples(rng, s, frames)
+    if 2 * int(keep.sum()) <= int(frames[keep][-1] if keep.any() else frames[-1]):
+        keep = _lose_no_gaze_samples(s, frames, keep, x, y, ev)
     return {"t": t[keep], "frame": frames[keep], "x": x[keep], "y": y[keep], "event": ev[keep]}
+
+
+def _lose_no_gaze_samples(s: PlannedSession, frames: np.ndarray, keep: np.ndarray, x: np.ndarray, y: np.ndarray,
+                          ev: np.ndarray) -> np.ndarray:
+    """Keep the samples of the no-gaze clips as tracker-lost rows (``-``; NaN in v2), in place; the new keep."""
+    lost = np.zeros(len(frames), dtype=bool)
+    for c in s.clips:
+        if c.no_gaze:
+            lost |= (frames >= c.name.start_frame) & (frames < c.name.end_frame)
+    ev[lost] = "-"
+    if s.version == 2:
+        x[lost], y[lost] = np.nan, np.nan
+    return keep | lost
 
 
 def _sample_times(rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, np.ndarray]:

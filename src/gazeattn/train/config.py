@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipConfig
+from gazeattn.data.gaze_budget import BUDGET_UNITS
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.estimators.direct import MODES
 from gazeattn.inference.forward import TEST_GAZE
@@ -46,6 +47,12 @@ def _check_allowed(section: str, config: Any, allowed: dict[str, tuple[str, ...]
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Where the data is and how it is read. The gaze budget (:mod:`gazeattn.data.gaze_budget`): measured gaze
+    is kept on ``gaze_fraction`` of the training clips (or of their sessions, ``gaze_budget_unit``), chosen by
+    ``gaze_budget_seed`` (-1: ``run.seed``, so each seed of a study draws its own clips); the other training clips
+    are read as if their session had no gaze file. 1.0 keeps every clip (the files as they are); the test split
+    is never touched."""
+
     root: str = ""
     split: int = 1
     split_dir: str = ""  # read {train,test}_splitN.txt from here (e.g. the reference's modified split)
@@ -53,9 +60,16 @@ class DataConfig:
     workers: int = 2
     prefetch: int = 2  # batches a thread receives from the workers ahead of the loop (0: receive in the loop)
     on_bad_clip: str = "error"  # one of BAD_CLIP_POLICIES
+    gaze_fraction: float = 1.0  # share of the training clips (or sessions) that keep their measured gaze
+    gaze_budget_unit: str = "clips"  # one of BUDGET_UNITS: "clips", or "sessions" (whole recordings kept or lost)
+    gaze_budget_seed: int = -1  # -1: run.seed
 
     def __post_init__(self) -> None:
-        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES})
+        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS})
+        if not 0.0 <= self.gaze_fraction <= 1.0:  # NaN fails too
+            raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")
+        if self.gaze_budget_seed < -1:
+            raise ValueError(f"data.gaze_budget_seed must be >= 0 (or -1: run.seed), got {self.gaze_budget_seed}")
         if self.workers < 0 or self.prefetch < 0:
             raise ValueError(f"data.workers and data.prefetch must be >= 0, got {self.workers} and {self.prefetch}")
 
@@ -171,6 +185,10 @@ class TrainConfig:
         backbone's)."""
         return dataclasses.replace(self.clip, targets=self.targets, flow=self.model.reads_flow,
                                    strides=I3D_STRIDES if self.model.backbone == "i3d" else self.clip.strides)
+
+    def gaze_budget_seed(self) -> int:
+        """The seed that picks the clips keeping their gaze: data.gaze_budget_seed, or run.seed when it is -1."""
+        return self.run.seed if self.data.gaze_budget_seed == -1 else self.data.gaze_budget_seed
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))

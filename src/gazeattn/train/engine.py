@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from gazeattn.data.annotations import SplitEntry
 from gazeattn.data.dataset import EgteaClips, collate_clips
+from gazeattn.data.gaze_budget import gaze_budget
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.utils.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
@@ -235,7 +236,7 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
         append_provenance(run_dir, made_by, start_step=start_step)
     say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}")
     dataset, loader = _train_loader(config, layout, train_entries, run_dir, start_step=start_step, device=device,
-                                    dist=dist)
+                                    dist=dist, say=say)
     clip = json.loads(json.dumps(dataclasses.asdict(config.clip_config())))
     meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.model,
             "num_classes": num_classes, "provenance": made_by}
@@ -290,12 +291,20 @@ def _load_pretrained(model: GazeAttentionModel, config: TrainConfig, say: Callab
 
 
 def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitEntry], run_dir: Path, *,
-                  start_step: int, device: torch.device, dist: distributed.DistInfo) -> tuple[EgteaClips, DataLoader]:
+                  start_step: int, device: torch.device, dist: distributed.DistInfo,
+                  say: Callable[[str], None] = print) -> tuple[EgteaClips, DataLoader]:
     """The training clips (every file checked before the first step) and their loader, which yields the batches
-    of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`)."""
+    of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`). Under a gaze budget
+    (data.gaze_fraction < 1) only the chosen clips of the split file keep their measured gaze."""
     data, clip = config.data, config.clip_config()
+    kept = None
+    if data.gaze_fraction < 1.0:
+        budget = gaze_budget((e.clip for e in entries), fraction=data.gaze_fraction, unit=data.gaze_budget_unit,
+                             seed=config.gaze_budget_seed())
+        say(budget.describe())
+        kept = budget.kept
     dataset = EgteaClips(layout, entries, clip, train=True, on_bad_clip=data.on_bad_clip, seed=config.run.seed,
-                         validate=True, skip_log=run_dir / "skipped.jsonl")
+                         validate=True, skip_log=run_dir / "skipped.jsonl", gaze_clips=kept)
     sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=start_step,
                                total_steps=config.run.steps, rank=dist.rank, world=dist.world)
     shm = shared_memory_warning(clip, config.run.batch, data.workers, data.prefetch,

@@ -18,6 +18,8 @@ Diagnostics (``terms["stats"]``, averaged into every training record of ``log.js
   average pooling, see :mod:`gazeattn.models.attention`) between two independent Gumbel-Max samples of q;
 - ``decision_z_sensitivity``: mean total-variation distance between p(y | x, z₁) and p(y | x, z₂) (no dropout):
   0 when the classifier ignores where it looks, 1 when the look decides everything;
+- ``kl_target_share``: the share of the batch's slots with a KL target (``gaze_mask``): below 1 where gaze is
+  missing, untracked, or left out by the gaze budget (:mod:`gazeattn.data.gaze_budget`); logged always;
 - ``grad_est_norm``, ``grad_kl_norm`` and ``grad_ratio`` = ‖∂(w_ce·CE + w_s·surrogate)/∂π‖ / ‖∂(w_kl·KL)/∂π‖ on
   the gaze logits π: how much the estimator, against the gaze supervision, moves the gaze head.
 """
@@ -99,7 +101,7 @@ class GazeObjective:
             rgb = None
         labels = batch["label"]
         x4, x5 = model.backbone(rgb, flow)
-        terms: dict[str, Any] = {"stats": {}}
+        terms: dict[str, Any] = {"stats": {"kl_target_share": float(batch["gaze_mask"].float().mean())}}
         stats = terms["stats"]
         zero = x5.new_zeros(())
         kl = surrogate = zero
