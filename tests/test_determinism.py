@@ -23,7 +23,7 @@ from tinyworld import SMALL
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("determinism") / "egtea"
-    write_synthetic_egtea(root, SynthConfig(sessions=3, clips_per_session=5, seed=11, width=64, height=48,
+    write_synthetic_egtea(root, SynthConfig(sessions=2, clips_per_session=5, seed=11, width=64, height=48,
                                             min_frames=24, max_frames=40))
     return root
 
