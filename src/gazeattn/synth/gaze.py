@@ -7,6 +7,8 @@ normalised to the frame; the session's clips must have their scenes (the gaze fo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gazeattn.data.clipnames import FPS
@@ -14,6 +16,7 @@ from gazeattn.synth.config import SynthConfig
 from gazeattn.synth.plan import PlannedSession
 
 GAZE_HZ = 30
+LEAD_OBJECT = 1  # where gaze that runs ahead of the hand goes: the clip's second object (a random other object)
 
 
 def simulate_gaze(rng: np.random.Generator, s: PlannedSession,
@@ -28,6 +31,11 @@ def simulate_gaze(rng: np.random.Generator, s: PlannedSession,
     jitter (σ 0.005; saccades σ 0.01), all three times ``gaze_noise``. Then dropped samples (frames without a
     sample) and the no-gaze clips are removed. Object and hand positions are in frame coordinates (camera
     motion included), so the gaze follows what the pixels show.
+
+    Wrong gaze (:class:`SynthConfig`'s ``gaze_lead``, ``gaze_offset``, ``gaze_offset_share``; all 0 by default,
+    which leaves every draw as it was): from :func:`lead_start` to the clip's end, a fixation on the acted-on
+    object goes to :data:`LEAD_OBJECT` instead (an episode also ends where the lead starts, so the gaze saccades
+    there), and a share of the episodes gets the session's tracker drift (:func:`tracker_drift`) added.
     """
     t, frames = _sample_times(rng, s.n_frames)
     x, y, ev = _episodes(rng, s, config, frames)
@@ -45,12 +53,32 @@ def _sample_times(rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, 
     return t[keep], frames[keep]
 
 
-def _clip_of_frames(s: PlannedSession) -> np.ndarray:
-    """(n_frames,) index of the clip showing each session frame, -1 between clips."""
-    clip_of = np.full(s.n_frames, -1, dtype=np.int64)
+def lead_start(action_frames: tuple[int, int], gaze_lead: float) -> int | None:
+    """The clip frame from which the gaze has run ahead to the next object: the last round(gaze_lead · action
+    length) frames of the action [a0, a1) and everything after; None when that is no frame."""
+    a0, a1 = action_frames
+    n = round(gaze_lead * (a1 - a0))
+    return a1 - n if n > 0 else None
+
+
+def tracker_drift(s: PlannedSession, config: SynthConfig) -> np.ndarray:
+    """The session's systematic offset, normalised [dx, dy]: ``gaze_offset`` along the session's drift direction,
+    on the square of half-side ``gaze_offset`` (so at least ``gaze_offset`` along one axis)."""
+    angle = s.style["drift_angle"]
+    unit = np.array([math.cos(angle), math.sin(angle)])
+    return config.gaze_offset * unit / np.abs(unit).max()
+
+
+def _phase_of_frames(s: PlannedSession, config: SynthConfig) -> np.ndarray:
+    """(n_frames,) phase of each session frame: -1 between clips, 2j in clip j, 2j + 1 once clip j's gaze has run
+    ahead (``gaze_lead``). ``phase // 2`` is the clip (-1 between clips)."""
+    phase = np.full(s.n_frames, -1, dtype=np.int64)
     for j, c in enumerate(s.clips):
-        clip_of[c.name.start_frame:c.name.end_frame] = j
-    return clip_of
+        phase[c.name.start_frame:c.name.end_frame] = 2 * j
+        lead = lead_start(c.action_frames, config.gaze_lead)
+        if lead is not None:
+            phase[c.name.start_frame + lead:c.name.end_frame] = 2 * j + 1
+    return phase
 
 
 def _track(s: PlannedSession, kind: tuple, f: int) -> np.ndarray:
@@ -79,9 +107,12 @@ def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
     p_hand = p_target + (1.0 - p_target) * 0.625  # the rest: hand : other object = 10 : 6
     noise = config.gaze_noise
     n = len(frames)
-    clip_of = _clip_of_frames(s)
-    # episodes end where a clip starts or ends: the wearer turns to the next action's object as it begins
-    seg = clip_of[frames]
+    phase = _phase_of_frames(s, config)
+    clip_of = phase // 2
+    drift = tracker_drift(s, config) if config.gaze_offset_share > 0 else None
+    # episodes end where a clip starts or ends (the wearer turns to the next action's object as it begins) and
+    # where the gaze runs ahead of the hand
+    seg = phase[frames]
     change = np.flatnonzero(np.diff(seg)) + 1
     next_change = np.full(n, n, dtype=np.int64)
     for a, b in zip(np.concatenate([[0], change]), np.concatenate([change, [n]])):
@@ -120,7 +151,7 @@ def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
             r = rng.random()
             n_obj = len(s.clips[c].scene.objects)
             if r < p_target:
-                focus = ("obj", c, 0)
+                focus = ("obj", c, LEAD_OBJECT if phase[frames[k]] % 2 else 0)
             elif r < p_hand:
                 focus = ("hand", c)
             else:
@@ -128,6 +159,8 @@ def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
         n_sac = int(rng.integers(1, 5))
         n_fix = int(rng.integers(3, 13))
         landing = rng.normal(0.0, 0.012 * noise, 2) + calib
+        if drift is not None and rng.random() < config.gaze_offset_share:
+            landing = landing + drift
         end = min(k + n_sac + n_fix, int(next_change[k]))
         first = _track(s, focus, int(frames[min(k + n_sac, n - 1)])) + landing
         for j in range(k, min(k + n_sac, end)):
