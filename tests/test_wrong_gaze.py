@@ -195,3 +195,19 @@ def test_evaluation_reports_gaze_truth_only_on_a_world_with_truth(worlds, tmp_pa
         assert evaluate(model, layout, test, CLIP, variant="gaze-direct", batch=4)["gaze_truth"] is None
     finally:
         (tmp_path / TRUTH_NAME).rename(worlds["drift"] / TRUTH_NAME)
+
+
+def test_the_eval_command_prints_and_saves_gaze_truth(worlds, tmp_path, capsys):
+    from gazeattn.cli import main
+    from tinyworld import SMALL
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(worlds["lead"]), "--out", str(out), "--steps", "2", *SMALL, "--batch", "2"]) == 0
+    capsys.readouterr()
+    saved = tmp_path / "eval.json"
+    assert main(["eval", "--run", str(out), "--out", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert "gaze against the truly attended cell (synthetic truth): predicted_cell_accuracy" in printed
+    truth = json.loads(saved.read_text())["gaze_truth"]
+    assert set(truth) == {"predicted_cell_accuracy", "measured_cell_accuracy", "n_slots", "n_measured_slots"}
+    assert truth["n_slots"] > 0
