@@ -99,16 +99,32 @@ def _off_frame_point(rng: np.random.Generator) -> np.ndarray:
     return np.array([[-out, along], [1 + out, along], [along, -out], [along, 1 + out]][side])
 
 
+def _focus(rng: np.random.Generator, s: PlannedSession, phase: int, p_target: float) -> tuple:
+    """What the next episode looks at, in session phase ``phase`` (:func:`_phase_of_frames`): an out-of-frame
+    point (the session's rate, twice it between clips), a random point between clips; in a clip the acted-on
+    object (``p_target``; :data:`LEAD_OBJECT` once the gaze has run ahead), else the hand or another object
+    (10 : 6)."""
+    c = phase // 2
+    if rng.random() < s.style["p_out"] * (1 if c >= 0 else 2):
+        return ("point", _off_frame_point(rng))
+    if c < 0:
+        return ("point", rng.uniform([0.08, 0.1], [0.92, 0.9]))
+    r = rng.random()
+    if r < p_target:
+        return ("obj", c, LEAD_OBJECT if phase % 2 else 0)
+    if r < p_target + (1.0 - p_target) * 0.625:
+        return ("hand", c)
+    return ("obj", c, int(rng.integers(1, len(s.clips[c].scene.objects))))
+
+
 def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
               frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x, y (normalised, NaN where v2 loses the eye) and the event name of every sample: see :func:`simulate_gaze`."""
     st = s.style
     p_target = config.gaze_on_target
-    p_hand = p_target + (1.0 - p_target) * 0.625  # the rest: hand : other object = 10 : 6
     noise = config.gaze_noise
     n = len(frames)
     phase = _phase_of_frames(s, config)
-    clip_of = phase // 2
     drift = tracker_drift(s, config) if config.gaze_offset_share > 0 else None
     # episodes end where a clip starts or ends (the wearer turns to the next action's object as it begins) and
     # where the gaze runs ahead of the hand
@@ -141,21 +157,7 @@ def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
             k += u
         if k >= n:
             break
-        c = int(clip_of[frames[k]])
-        r = rng.random()
-        if r < st["p_out"] * (1 if c >= 0 else 2):
-            focus: tuple = ("point", _off_frame_point(rng))
-        elif c < 0:
-            focus = ("point", rng.uniform([0.08, 0.1], [0.92, 0.9]))
-        else:
-            r = rng.random()
-            n_obj = len(s.clips[c].scene.objects)
-            if r < p_target:
-                focus = ("obj", c, LEAD_OBJECT if phase[frames[k]] % 2 else 0)
-            elif r < p_hand:
-                focus = ("hand", c)
-            else:
-                focus = ("obj", c, int(rng.integers(1, n_obj)))
+        focus = _focus(rng, s, int(phase[frames[k]]), p_target)
         n_sac = int(rng.integers(1, 5))
         n_fix = int(rng.integers(3, 13))
         landing = rng.normal(0.0, 0.012 * noise, 2) + calib
