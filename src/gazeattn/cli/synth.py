@@ -61,7 +61,8 @@ _KNOBS = ("sessions", "clips_per_session", "min_frames", "max_frames", "median_f
 
 def build_parser() -> argparse.ArgumentParser:
     d = SynthConfig()
-    worlds = "\n".join(f"  {name:<9} {WORLD_NOTES[name]}" for name in WORLDS)
+    width = max(len(name) for name in WORLDS)
+    worlds = "\n".join(f"  {name:<{width}} {WORLD_NOTES[name]}" for name in WORLDS)
     p = argparse.ArgumentParser(
         prog="gazeattn synth", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write a synthetic world in the EGTEA Gaze+ layout: H.264 clips, SMI BeGaze gaze files "
