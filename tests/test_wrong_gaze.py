@@ -211,3 +211,15 @@ def test_the_eval_command_prints_and_saves_gaze_truth(worlds, tmp_path, capsys):
     truth = json.loads(saved.read_text())["gaze_truth"]
     assert set(truth) == {"predicted_cell_accuracy", "measured_cell_accuracy", "n_slots", "n_measured_slots"}
     assert truth["n_slots"] > 0
+
+
+def test_training_never_reads_the_truth(worlds, tmp_path):
+    import shutil
+
+    from gazeattn.cli import main
+    from tinyworld import SMALL
+
+    world = shutil.copytree(worlds["exact"], tmp_path / "world")
+    (world / TRUTH_NAME).write_text("not the truth")  # evaluation would refuse it (test_reading_the_truth)
+    assert main(["train", "--data", str(world), "--out", str(tmp_path / "run"), "--steps", "2", *SMALL,
+                 "--batch", "2"]) == 0
