@@ -102,6 +102,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         if result.get("gaze"):
             print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in result["gaze"].items()))
+        if result.get("gaze_truth"):
+            print("  gaze against the truly attended cell (synthetic truth): " + ", ".join(
+                f"{k} {'–' if v is None else (f'{v:.1f}' if isinstance(v, float) else v)}"
+                for k, v in result["gaze_truth"].items()))
         if result["skipped"]:
             print(f"  skipped {len(result['skipped'])} unreadable clip(s): " + ", ".join(result["skipped"]))
     return 0

@@ -56,12 +56,13 @@ _FIELD = {"no_gaze_fraction": "no_gaze_clip_fraction", "actions": "n_actions"}
 _KNOBS = ("sessions", "clips_per_session", "min_frames", "max_frames", "median_frames", "no_gaze_fraction",
           "test_fraction", "vocabulary", "actions", "objects", "object_size", "distractor_nouns", "decoys",
           "decoy_verbs", "decoy_kind", "drift", "camera_motion", "hand", "gaze_noise", "gaze_on_target",
-          "action_fraction", "action_position")
+          "gaze_lead", "gaze_offset", "gaze_offset_share", "action_fraction", "action_position")
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = SynthConfig()
-    worlds = "\n".join(f"  {name:<9} {WORLD_NOTES[name]}" for name in WORLDS)
+    width = max(len(name) for name in WORLDS)
+    worlds = "\n".join(f"  {name:<{width}} {WORLD_NOTES[name]}" for name in WORLDS)
     p = argparse.ArgumentParser(
         prog="gazeattn synth", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write a synthetic world in the EGTEA Gaze+ layout: H.264 clips, SMI BeGaze gaze files "
@@ -110,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"multiplier on gaze landing error and jitter (default {d.gaze_noise})")
     p.add_argument("--gaze-on-target", type=float,
                    help=f"share of in-clip fixations on the acted-on object (default {d.gaze_on_target})")
+    p.add_argument("--gaze-lead", type=float,
+                   help="share of the action's frames, at its end, where gaze has run ahead to the clip's next "
+                        f"object, in [0, 1) (default {d.gaze_lead})")
+    p.add_argument("--gaze-offset", type=float,
+                   help="tracker drift in normalised frame units, in [0, 1]; 0.2 = one cell of the CPU preset's "
+                        f"5x5 grid (default {d.gaze_offset})")
+    p.add_argument("--gaze-offset-share", type=float,
+                   help=f"share of fixations drifted by --gaze-offset, in [0, 1] (default {d.gaze_offset_share})")
     p.add_argument("--action-fraction", type=float,
                    help=f"the action's share of the clip (default {d.action_fraction:.4f} = 1/1.2)")
     p.add_argument("--action-position", choices=ACTION_POSITIONS,

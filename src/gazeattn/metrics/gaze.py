@@ -29,6 +29,11 @@ Definitions:
   is predicted positive, ``FP`` = the other predicted cells, ``FN`` = frames whose fixation cell is not predicted;
   ``P = TP/(TP+FP)``, ``R = TP/(TP+FN)``, ``F1 = 2PR/(P+R)`` (0 when ``P + R = 0``). The threshold must never be
   tuned on the test set (one published codebase did); 0.5 is the value used everywhere here.
+- **Against the truth** (synthetic worlds, :func:`gaze_truth_report`): the measured gaze is itself wrong at times
+  (tracker drift, gaze that runs ahead of the hand, glances elsewhere), so it is no ground truth. Where the world
+  knows the truly attended cell of a slot (the acted-on object during the action), the predicted cell (argmax of
+  the logits) and the measured cell are each scored against it: a model whose gaze corrects bad supervision
+  scores higher than the measured gaze it was trained on.
 """
 
 from __future__ import annotations
@@ -44,11 +49,13 @@ import torch
 __all__ = [
     "AngularErrors",
     "GazeReport",
+    "GazeTruthReport",
     "PrecisionRecallF1",
     "angular_error_deg",
     "cell_accuracy",
     "cell_centers_xy",
     "gaze_report",
+    "gaze_truth_report",
     "heatmap_auc",
     "heatmap_f1",
     "heatmap_precision_recall_f1",
@@ -305,3 +312,45 @@ def gaze_report(
         threshold=threshold,
         fov_deg=fov_deg,
     )
+
+
+@dataclass(frozen=True)
+class GazeTruthReport:
+    """Gaze against the truly attended cell, in percent: ``predicted_cell_accuracy`` over the ``n_slots`` slots
+    with a truth cell (None without a gaze head), ``measured_cell_accuracy`` over the ``n_measured_slots`` of
+    them that also have a measured cell. NaN (JSON null) where there is no slot to score."""
+
+    predicted_cell_accuracy: float | None
+    measured_cell_accuracy: float
+    n_slots: int
+    n_measured_slots: int
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Strict JSON (NaN written as null)."""
+        return json.dumps({k: _nan_to_none(v) for k, v in asdict(self).items()}, indent=indent, allow_nan=False)
+
+
+def gaze_truth_report(truth_cell: Any, measured_cell: Any, gaze_logits: Any | None = None) -> GazeTruthReport:
+    """Score predicted and measured gaze against the truth (see the module docstring).
+
+    - ``truth_cell`` (N, T'): flat index of the truly attended cell per slot, −1 where the truth has none.
+    - ``measured_cell`` (N, T'): the measured gaze cell per slot (``gaze_cell``), −1 where none.
+    - ``gaze_logits`` (N, T', H', W') or None: the model's gaze logits; its cell is the argmax (ties to the lowest).
+    """
+    truth = _to_numpy(truth_cell).astype(np.int64)
+    measured = _to_numpy(measured_cell).astype(np.int64)
+    if truth.ndim != 2 or measured.shape != truth.shape:
+        raise ValueError(f"truth_cell {truth.shape} and measured_cell {measured.shape} must both be (N, T')")
+    scored = truth >= 0
+    both = scored & (measured >= 0)
+    measured_acc = 100.0 * float(np.mean(measured[both] == truth[both])) if both.any() else math.nan
+    predicted_acc = None
+    if gaze_logits is not None:
+        logits = _to_numpy(gaze_logits, np.float64)
+        if logits.ndim != 4 or logits.shape[:2] != truth.shape:
+            raise ValueError(f"gaze_logits must be (N, T', H', W') with (N, T') = {truth.shape}, got {logits.shape}")
+        if np.any(truth >= logits.shape[2] * logits.shape[3]):
+            raise ValueError(f"truth cells must lie in [0, {logits.shape[2] * logits.shape[3]})")
+        pred = logits.reshape(*truth.shape, -1).argmax(axis=-1)
+        predicted_acc = 100.0 * cell_accuracy(pred, truth) if scored.any() else math.nan
+    return GazeTruthReport(predicted_acc, measured_acc, int(scored.sum()), int(both.sum()))

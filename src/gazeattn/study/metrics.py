@@ -3,6 +3,8 @@ are named in sentences.
 
 Metrics of a run (flat keys): ``mean_class_accuracy``, ``overall_accuracy`` (percent), ``gaze.cell_accuracy``
 (percent), ``gaze.aae_deg``, ``gaze.auc``, ``gaze.f1`` when the model has a gaze head,
+``gaze_truth.predicted_cell_accuracy`` / ``gaze_truth.measured_cell_accuracy`` (percent, against the truly
+attended cell) on a synthetic world,
 ``test_gaze.<mode>.mean_class_accuracy`` / ``.overall_accuracy`` for every test-time gaze mode the evaluation
 computed (the primary first; the ablations ``shuffled``, ``uniform``, ``measured``), and from the training log
 ``train.attn_z_sensitivity``, ``train.decision_z_sensitivity``, ``train.grad_ratio``.
@@ -19,9 +21,11 @@ HEADLINE = ("mean_class_accuracy", "overall_accuracy")
 
 GAZE_KEYS = ("cell_accuracy", "aae_deg", "auc", "f1")
 
+TRUTH_KEYS = ("predicted_cell_accuracy", "measured_cell_accuracy")
+
 ABLATIONS = ("shuffled", "uniform", "measured")
 
-COMPARED = (*HEADLINE, "gaze.cell_accuracy", "gaze.auc", "gaze.f1")  # higher is better (AAE is summarised only)
+COMPARED = (*HEADLINE, "gaze.cell_accuracy", "gaze.auc", "gaze.f1", "gaze_truth.predicted_cell_accuracy")  # higher is better (AAE is summarised only)
 
 MODE_WORDS = {"argmax": "its own z (argmax of q)", "expectation": "z = q (expectation)",
               "sample-mean": "z sampled (mean over samples)", "sample": "one sampled z",
@@ -50,6 +54,9 @@ def run_metrics(evaluation: Mapping[str, Any]) -> dict[str, float | None]:
             gaze = None
     if isinstance(gaze, Mapping):
         metrics.update({f"gaze.{k}": _num(gaze.get(k)) for k in GAZE_KEYS if k in gaze})
+    truth = evaluation.get("gaze_truth")
+    if isinstance(truth, Mapping):
+        metrics.update({f"gaze_truth.{k}": _num(truth.get(k)) for k in TRUTH_KEYS if truth.get(k) is not None})
     for mode, acc in (evaluation.get("by_test_gaze") or {}).items():
         if mode == "none" or not isinstance(acc, Mapping):
             continue
@@ -89,7 +96,9 @@ def metric_label(key: str) -> str:
     """``test_gaze.shuffled.mean_class_accuracy`` → ``mean class accuracy with z shuffled across clips``."""
     base = {"mean_class_accuracy": "mean class accuracy", "overall_accuracy": "overall accuracy",
             "gaze.cell_accuracy": "gaze cell accuracy", "gaze.aae_deg": "gaze AAE", "gaze.auc": "gaze AUC",
-            "gaze.f1": "gaze F1", "train.attn_z_sensitivity": "attention z-sensitivity (training, 2nd half)",
+            "gaze.f1": "gaze F1", "gaze_truth.predicted_cell_accuracy": "predicted gaze on the attended cell",
+            "gaze_truth.measured_cell_accuracy": "measured gaze on the attended cell",
+            "train.attn_z_sensitivity": "attention z-sensitivity (training, 2nd half)",
             "train.decision_z_sensitivity": "decision z-sensitivity (training, 2nd half)",
             "train.grad_ratio": "estimator/KL gradient ratio (training, 2nd half)"}
     if key in base:

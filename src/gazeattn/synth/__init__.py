@@ -39,7 +39,11 @@ session's look), ``vocabulary`` (nouns, verbs, actions), ``scene`` (objects and 
   ``shape``, ``colour`` RGB, ``role``, ``motion``, ``centre`` n_frames × [x, y], ``radius_px`` n_frames, in
   pixels of W×H), ``objects`` (every object, target first), ``hand_centre`` (n_frames × [x, y]),
   ``hand_radius_px``, ``hand_colour``; with camera motion only, ``camera_offset`` (n_frames × [dx, dy]: the
-  camera's shift of everything on the counter, already included in every centre above);
+  camera's shift of everything on the counter, already included in every centre above); with ``gaze_lead`` only,
+  ``gaze_lead`` (``from_frame``: the clip frame from which gaze that would be on the target goes to the
+  ``object``-th object, or null);
+- with ``gaze_offset_share`` only, ``sessions[name]["tracker_drift"]`` (normalised [dx, dy] added to the drifted
+  share of the fixations, on top of the calibration offset);
 - ``files``: every file written, relative to OUT (``--force`` uses it to remove a previous run's leftovers).
 """
 

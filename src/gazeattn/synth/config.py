@@ -27,6 +27,16 @@ class SynthConfig:
     ``drift``, ``camera_motion``, ``hand``. Labels: ``n_actions`` keeps the vocabulary's first N actions (None: all). Gaze:
     ``gaze_noise`` multiplies the landing error, fixation jitter and saccade noise; ``gaze_on_target`` is the
     share of in-clip fixations on the acted-on object (the rest: hand and other objects, 10:6, as before).
+    Wrong gaze (the structured errors of real eye-tracking; defaults 0: none): ``gaze_lead`` in [0, 1) is the share
+    of the action's frames, at its end, where the gaze has run ahead of the hand: from then to the clip's end a
+    fixation that would land on the acted-on object lands on the clip's next object instead (its second object,
+    a random other object of the counter); ``gaze_offset`` (in [0, 1], normalised frame units) and
+    ``gaze_offset_share`` (in [0, 1]) shift that share of the fixations (each episode: saccade and fixation) by a
+    tracker drift whose direction is drawn once per session, on the square of half-side ``gaze_offset`` (so the
+    shift is ``gaze_offset`` along at least one axis). The CPU preset squashes the whole frame to 80×80 with
+    spatial stride 16: a 5×5 grid whose cell is 0.2 of the frame, so ``gaze_offset`` 0.4 moves gaze 2 cells.
+    All three compose with ``gaze_on_target`` (it picks the focus; the lead then swaps the object, the drift
+    then moves the point).
     Timing: ``action_fraction`` is the action's share of the clip, ``action_position`` ``"centre"`` (as
     released) or ``"random"`` (anywhere, at least one frame of padding on each side); ``median_frames``
     (None: lengths uniform in [min_frames, max_frames]) draws skewed lengths with that median (a two-piece
@@ -61,6 +71,9 @@ class SynthConfig:
     action_fraction: float = DEFAULT_ACTION_FRACTION
     action_position: str = "centre"
     median_frames: int | None = None
+    gaze_lead: float = 0.0
+    gaze_offset: float = 0.0
+    gaze_offset_share: float = 0.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, knob: str, what: str) -> None:
@@ -84,7 +97,8 @@ class SynthConfig:
             need(is_int(getattr(self, knob)), knob, "an integer")
             object.__setattr__(self, knob, int(getattr(self, knob)))
         for knob in ("no_gaze_clip_fraction", "test_fraction", "secondary_noun_rate", "drift", "camera_motion",
-                     "gaze_noise", "gaze_on_target", "action_fraction"):
+                     "gaze_noise", "gaze_on_target", "action_fraction", "gaze_lead", "gaze_offset",
+                     "gaze_offset_share"):
             need(is_num(getattr(self, knob)), knob, "a finite number")
         if self.sessions < 1 or self.clips_per_session < 1:
             raise ValueError("sessions and clips_per_session must be >= 1")
@@ -111,6 +125,10 @@ class SynthConfig:
         need(0.0 <= self.camera_motion <= 0.25, "camera_motion", "in [0, 0.25] (a fraction of the frame height)")
         need(0.0 <= self.gaze_noise <= 10.0, "gaze_noise", "in [0, 10] (a multiplier)")
         need(0.0 <= self.gaze_on_target <= 1.0, "gaze_on_target", "in [0, 1]")
+        need(0.0 <= self.gaze_lead < 1.0, "gaze_lead", "in [0, 1) (a share of the action's frames)")
+        need(0.0 <= self.gaze_offset <= 1.0, "gaze_offset", "in [0, 1] (normalised frame units; 0.2 = one cell "
+                                                            "of the CPU preset's 5x5 grid)")
+        need(0.0 <= self.gaze_offset_share <= 1.0, "gaze_offset_share", "in [0, 1] (a share of the fixations)")
         need(0.05 <= self.action_fraction <= 1.0, "action_fraction", "in [0.05, 1]")
         need(self.median_frames is None or (is_int(self.median_frames)
                                             and self.min_frames <= self.median_frames <= self.max_frames),
@@ -147,6 +165,8 @@ WORLDS: dict[str, dict] = {
                     test_fraction=0.25),
 }
 WORLDS["subtle"] = {**WORLDS["binding"], "hand": "small"}
+WORLDS["subtle-wronggaze"] = {**WORLDS["subtle"], "gaze_on_target": 0.8, "gaze_lead": 0.15, "gaze_offset": 0.4,
+                              "gaze_offset_share": 0.1}
 WORLD_NOTES: dict[str, str] = {
     "demo": "the original world: 3-4 objects of 4 nouns, one decoy, 11 actions, 24-72 frames",
     "crowded": "6-8 small objects of 8 nouns (the target's noun may repeat), every distractor a decoy, "
@@ -157,6 +177,8 @@ WORLD_NOTES: dict[str, str] = {
     "binding": "every object acts out one of the 15 actions (half share the label's verb or noun): only the "
                "hand tells which one is the label; 18-261 frames (median 46)",
     "subtle": "the binding world with a small hand and no arm: the cue to the acted-on object is subtle",
+    "subtle-wronggaze": "the subtle world with wrong gaze: 80 % of fixations on the target, gaze on the next object "
+                        "from the last 15 % of the action on, 10 % of fixations drifted 2 cells (0.4 of the frame)",
 }
 
 

@@ -7,6 +7,8 @@ normalised to the frame; the session's clips must have their scenes (the gaze fo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gazeattn.data.clipnames import FPS
@@ -14,6 +16,7 @@ from gazeattn.synth.config import SynthConfig
 from gazeattn.synth.plan import PlannedSession
 
 GAZE_HZ = 30
+LEAD_OBJECT = 1  # where gaze that runs ahead of the hand goes: the clip's second object (a random other object)
 
 
 def simulate_gaze(rng: np.random.Generator, s: PlannedSession,
@@ -35,6 +38,11 @@ def simulate_gaze(rng: np.random.Generator, s: PlannedSession,
     coordinates in BeGaze 3.4, as the real exports write a lost eye): the clips still have no gaze in either
     reader, and every session gets its gaze file, as every EGTEA session does. Worlds that never come near the
     bound are unchanged.
+
+    Wrong gaze (:class:`SynthConfig`'s ``gaze_lead``, ``gaze_offset``, ``gaze_offset_share``; all 0 by default,
+    which leaves every draw as it was): from :func:`lead_start` to the clip's end, a fixation on the acted-on
+    object goes to :data:`LEAD_OBJECT` instead (an episode also ends where the lead starts, so the gaze saccades
+    there), and a share of the episodes gets the session's tracker drift (:func:`tracker_drift`) added.
     """
     t, frames = _sample_times(rng, s.n_frames)
     x, y, ev = _episodes(rng, s, config, frames)
@@ -67,12 +75,32 @@ def _sample_times(rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, 
     return t[keep], frames[keep]
 
 
-def _clip_of_frames(s: PlannedSession) -> np.ndarray:
-    """(n_frames,) index of the clip showing each session frame, -1 between clips."""
-    clip_of = np.full(s.n_frames, -1, dtype=np.int64)
+def lead_start(action_frames: tuple[int, int], gaze_lead: float) -> int | None:
+    """The clip frame from which the gaze has run ahead to the next object: the last round(gaze_lead · action
+    length) frames of the action [a0, a1) and everything after; None when that is no frame."""
+    a0, a1 = action_frames
+    n = round(gaze_lead * (a1 - a0))
+    return a1 - n if n > 0 else None
+
+
+def tracker_drift(s: PlannedSession, config: SynthConfig) -> np.ndarray:
+    """The session's systematic offset, normalised [dx, dy]: ``gaze_offset`` along the session's drift direction,
+    on the square of half-side ``gaze_offset`` (so at least ``gaze_offset`` along one axis)."""
+    angle = s.style["drift_angle"]
+    unit = np.array([math.cos(angle), math.sin(angle)])
+    return config.gaze_offset * unit / np.abs(unit).max()
+
+
+def _phase_of_frames(s: PlannedSession, config: SynthConfig) -> np.ndarray:
+    """(n_frames,) phase of each session frame: -1 between clips, 2j in clip j, 2j + 1 once clip j's gaze has run
+    ahead (``gaze_lead``). ``phase // 2`` is the clip (-1 between clips)."""
+    phase = np.full(s.n_frames, -1, dtype=np.int64)
     for j, c in enumerate(s.clips):
-        clip_of[c.name.start_frame:c.name.end_frame] = j
-    return clip_of
+        phase[c.name.start_frame:c.name.end_frame] = 2 * j
+        lead = lead_start(c.action_frames, config.gaze_lead)
+        if lead is not None:
+            phase[c.name.start_frame + lead:c.name.end_frame] = 2 * j + 1
+    return phase
 
 
 def _track(s: PlannedSession, kind: tuple, f: int) -> np.ndarray:
@@ -93,17 +121,36 @@ def _off_frame_point(rng: np.random.Generator) -> np.ndarray:
     return np.array([[-out, along], [1 + out, along], [along, -out], [along, 1 + out]][side])
 
 
+def _focus(rng: np.random.Generator, s: PlannedSession, phase: int, p_target: float) -> tuple:
+    """What the next episode looks at, in session phase ``phase`` (:func:`_phase_of_frames`): an out-of-frame
+    point (the session's rate, twice it between clips), a random point between clips; in a clip the acted-on
+    object (``p_target``; :data:`LEAD_OBJECT` once the gaze has run ahead), else the hand or another object
+    (10 : 6)."""
+    c = phase // 2
+    if rng.random() < s.style["p_out"] * (1 if c >= 0 else 2):
+        return ("point", _off_frame_point(rng))
+    if c < 0:
+        return ("point", rng.uniform([0.08, 0.1], [0.92, 0.9]))
+    r = rng.random()
+    if r < p_target:
+        return ("obj", c, LEAD_OBJECT if phase % 2 else 0)
+    if r < p_target + (1.0 - p_target) * 0.625:
+        return ("hand", c)
+    return ("obj", c, int(rng.integers(1, len(s.clips[c].scene.objects))))
+
+
 def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
               frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x, y (normalised, NaN where v2 loses the eye) and the event name of every sample: see :func:`simulate_gaze`."""
     st = s.style
     p_target = config.gaze_on_target
-    p_hand = p_target + (1.0 - p_target) * 0.625  # the rest: hand : other object = 10 : 6
     noise = config.gaze_noise
     n = len(frames)
-    clip_of = _clip_of_frames(s)
-    # episodes end where a clip starts or ends: the wearer turns to the next action's object as it begins
-    seg = clip_of[frames]
+    phase = _phase_of_frames(s, config)
+    drift = tracker_drift(s, config) if config.gaze_offset_share > 0 else None
+    # episodes end where a clip starts or ends (the wearer turns to the next action's object as it begins) and
+    # where the gaze runs ahead of the hand
+    seg = phase[frames]
     change = np.flatnonzero(np.diff(seg)) + 1
     next_change = np.full(n, n, dtype=np.int64)
     for a, b in zip(np.concatenate([[0], change]), np.concatenate([change, [n]])):
@@ -132,24 +179,12 @@ def _episodes(rng: np.random.Generator, s: PlannedSession, config: SynthConfig,
             k += u
         if k >= n:
             break
-        c = int(clip_of[frames[k]])
-        r = rng.random()
-        if r < st["p_out"] * (1 if c >= 0 else 2):
-            focus: tuple = ("point", _off_frame_point(rng))
-        elif c < 0:
-            focus = ("point", rng.uniform([0.08, 0.1], [0.92, 0.9]))
-        else:
-            r = rng.random()
-            n_obj = len(s.clips[c].scene.objects)
-            if r < p_target:
-                focus = ("obj", c, 0)
-            elif r < p_hand:
-                focus = ("hand", c)
-            else:
-                focus = ("obj", c, int(rng.integers(1, n_obj)))
+        focus = _focus(rng, s, int(phase[frames[k]]), p_target)
         n_sac = int(rng.integers(1, 5))
         n_fix = int(rng.integers(3, 13))
         landing = rng.normal(0.0, 0.012 * noise, 2) + calib
+        if drift is not None and rng.random() < config.gaze_offset_share:
+            landing = landing + drift
         end = min(k + n_sac + n_fix, int(next_change[k]))
         first = _track(s, focus, int(frames[min(k + n_sac, n - 1)])) + landing
         for j in range(k, min(k + n_sac, end)):

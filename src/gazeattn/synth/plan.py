@@ -196,6 +196,7 @@ def session_style(config: SynthConfig, s: PlannedSession) -> dict:
         "empty_frames": rng.uniform(0.05, 0.16) if s.version == 1 else rng.uniform(0.005, 0.03),
         "time0_us": int(rng.integers(1_000_000_000, 2_000_000_000) if s.version == 1
                         else rng.integers(2_000_000_000, 3_200_000_000)),
+        "drift_angle": float(rng.uniform(0.0, 2 * math.pi)),  # the tracker drift's direction (drawn last)
     }
 
 

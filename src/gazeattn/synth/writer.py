@@ -18,9 +18,10 @@ import numpy as np
 
 from gazeattn.data.begaze import GAZE_RESOLUTION
 from gazeattn.data.clipnames import FPS
+from gazeattn.data.truth import TRUTH_NAME
 from gazeattn.synth.begaze_writer import write_begaze
 from gazeattn.synth.config import SynthConfig
-from gazeattn.synth.gaze import GAZE_HZ, simulate_gaze
+from gazeattn.synth.gaze import GAZE_HZ, LEAD_OBJECT, lead_start, simulate_gaze, tracker_drift
 from gazeattn.synth.plan import PlannedClip, PlannedSession, clip_scene, plan_world, session_style
 from gazeattn.synth.render import render_clip
 from gazeattn.synth.vocabulary import VOCABULARIES
@@ -28,7 +29,6 @@ from gazeattn.synth.vocabulary import VOCABULARIES
 GENERATOR = "gazeattn.synth"
 GENERATOR_VERSION = 1
 GAZE_W, GAZE_H = GAZE_RESOLUTION
-TRUTH_NAME = "synth_truth.json"
 
 
 @dataclass(frozen=True)
@@ -201,11 +201,14 @@ def _write_session(config: SynthConfig, s: PlannedSession, clips_dir: Path, gaze
                  description="Run1" if s.version == 1 else "Run003")
     written.append(path)
     events = Counter(gaze["event"].tolist())
-    return {
+    truth = {
         "begaze_version": s.version, "n_frames": s.n_frames, "n_samples": n,
         "calibration_offset": _r(s.style["calibration"]), "out_of_frame_rate": round(s.style["p_out"], 4),
         "empty_frame_target": round(float(s.style["empty_frames"]), 4), "events": dict(sorted(events.items())),
     }
+    if config.gaze_offset_share > 0:  # only with wrong gaze (keeps the original worlds' truth)
+        truth["tracker_drift"] = _r(tracker_drift(s, config))
+    return truth
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,8 @@ def _clip_truth(c: PlannedClip, labels: _Labels, config: SynthConfig) -> dict:
         "hand_centre": _r(c.scene.hand_centre), "hand_radius_px": round(c.scene.hand_radius_px, 3),
         "hand_colour": list(c.scene.skin),
     }
+    if config.gaze_lead > 0:  # only with wrong gaze (keeps the original worlds' truth)
+        truth["gaze_lead"] = {"from_frame": lead_start(c.action_frames, config.gaze_lead), "object": LEAD_OBJECT}
     if c.scene.camera_px is not None:  # only with camera motion (keeps the original worlds' truth)
         truth["camera_offset"] = _r(c.scene.camera_px / np.array([config.width, config.height]))
     return truth

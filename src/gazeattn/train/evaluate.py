@@ -10,6 +10,10 @@ also holds ``by_test_gaze``: argmax, expectation, sample-mean, and the ablations
 clip), ``uniform`` and ``measured`` -- which tell whether the decision uses where the model looks.
 
 Gaze quality is measured on slots with a measured fixation inside the crop (see :mod:`gazeattn.metrics.gaze`).
+On a synthetic world (its root holds ``synth_truth.json``, :mod:`gazeattn.data.truth`), ``gaze_truth`` also
+scores the predicted and the measured gaze cells against the truly attended one (the acted-on object during the
+action), so a model that corrects wrong measured gaze is seen to; elsewhere it is None. Only evaluation reads
+the truth, never training.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,10 +31,12 @@ from torch.utils.data import DataLoader, Subset
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.transforms import CropFlip
+from gazeattn.data.truth import read_truth
 from gazeattn.train.prefetch import Prefetcher
 from gazeattn.inference import DEFAULT_SAMPLES, classify_with_gaze, forward_clips
 from gazeattn.metrics.actions import action_report, aggregate_windows
-from gazeattn.metrics.gaze import gaze_report
+from gazeattn.metrics.gaze import gaze_report, gaze_truth_report
 from gazeattn.train.distributed import DistInfo, all_gather_objects
 from gazeattn.train.objective import measured_gaze_map
 from gazeattn.train.variants import default_test_gaze
@@ -91,12 +97,32 @@ def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int
     return out
 
 
+def truth_cells_of(layout, ds: EgteaClips, clip: ClipConfig) -> Callable[[dict], torch.Tensor] | None:
+    """batch → (B, T') truly attended cell of each slot (−1: none), or None when ``layout``'s root holds no
+    synthetic truth (:mod:`gazeattn.data.truth`)."""
+    root = getattr(layout, "root", None)
+    truth = read_truth(root) if root is not None else None
+    if truth is None:
+        return None
+
+    def cells(b: dict) -> torch.Tensor:
+        out = []
+        for c, start, crop in zip(b["clip_index"].tolist(), b["start"].tolist(), b["crop"].tolist()):
+            known = truth.get(ds.entries[c].clip.name)
+            plan = CropFlip(*crop[:6], flip=bool(crop[6]))
+            out.append(known.slot_cells(start, clip.frames, plan, clip.strides) if known is not None
+                       else np.full(b["gaze_cell"].shape[1], -1, np.int64))
+        return torch.from_numpy(np.stack(out))
+    return cells
+
+
 @torch.no_grad()
 def _window_rows(model, batches, clip: ClipConfig, *, modes: list[str], seed: int, samples: int,
-                 device: torch.device) -> dict[str, Any]:
-    """Per-window class logits of every mode (and gaze logits, measured gaze) of every batch, on the CPU."""
+                 device: torch.device, truth_cells: Callable[[dict], torch.Tensor] | None = None) -> dict[str, Any]:
+    """Per-window class logits of every mode (and gaze logits, measured gaze, truth cells) of every batch, on the
+    CPU."""
     use_gaze = model.gaze_head is not None
-    rows: dict[str, Any] = {"clip": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": [],
+    rows: dict[str, Any] = {"clip": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": [], "truth_cell": [],
                             "logits": {m: [] for m in modes}, "shuffle_fallbacks": 0}
     shuffled = _ShuffledGaze(seed)
     for b in batches:
@@ -117,9 +143,11 @@ def _window_rows(model, batches, clip: ClipConfig, *, modes: list[str], seed: in
             logits, _ = classify_with_gaze(model, out.x5, out.gaze_logits, mode, seeds=seeds, measured=measured,
                                            samples=samples, z=z)
             rows["logits"][mode].append(logits.cpu())
+        rows["gaze_cell"].append(b["gaze_cell"])
+        if truth_cells is not None:
+            rows["truth_cell"].append(truth_cells(b))
         if use_gaze:
             rows["gaze_logits"].append(out.gaze_logits.cpu())
-            rows["gaze_cell"].append(b["gaze_cell"])
             rows["fix_xy"].append(torch.from_numpy(slot_fixations(b["gaze_xy"], b["gaze_type"], clip.strides[0])))
         rows["clip"].append(b["clip_index"])
     return rows
@@ -157,7 +185,8 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                 from tqdm import tqdm
 
                 batches = tqdm(prefetched, total=len(loader), desc="eval", unit="batch", leave=False)
-            rows = _window_rows(model, batches, clip, modes=modes, seed=seed, samples=samples, device=device)
+            rows = _window_rows(model, batches, clip, modes=modes, seed=seed, samples=samples, device=device,
+                                truth_cells=truth_cells_of(layout, ds, clip))
         skipped = ds.all_skipped()
     use_gaze = model.gaze_head is not None
     local = {k: (torch.cat(v) if v else None) for k, v in rows.items() if k not in ("logits", "shuffle_fallbacks")}
@@ -189,4 +218,6 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                                      frame_size=frame).to_json())
     else:
         result["gaze"] = None
+    result["gaze_truth"] = None if merged["truth_cell"] is None else json.loads(gaze_truth_report(
+        merged["truth_cell"], merged["gaze_cell"], merged["gaze_logits"] if use_gaze else None).to_json())
     return result
