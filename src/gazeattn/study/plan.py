@@ -13,8 +13,8 @@ Layout of a study folder::
         failed.json                             training stopped on a non-finite loss (the run is left out)
     OUT/study.json, OUT/study.md, OUT/plots/    the report (gazeattn.study.report)
 
-Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``)
-are not compared.
+Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``,
+``run.diagnose_every_step``, ``run.reuse_memory``) are not compared.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ __all__ = ["PlannedRun", "plan_study", "expected_run", "select", "training_finis
            "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
 
 CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE = "cell.json", "eval.json", "failed.json", "stdout.txt"
-NOT_COMPARED = (("data", "workers"), ("data", "prefetch"), ("run", "threads"), ("run", "tensorboard"))
+NOT_COMPARED = (("data", "workers"), ("data", "prefetch"), ("run", "threads"), ("run", "tensorboard"),
+                ("run", "diagnose_every_step"), ("run", "reuse_memory"))
 # what a run's status means (the plan), and what the invocation then did
 PLAN_WORDS = {"reuse": "finished: reused", "evaluate": "trained: evaluate only", "resume": "resume from checkpoint",
               "train": "train", "failed": "failed earlier: skipped (delete failed.json to retry)"}
