@@ -54,7 +54,8 @@ def test_training_start_says_the_threads_and_workers(world, tmp_path, capsys):
     assert main(["train", "--data", str(world), "--out", str(tmp_path / "r"), "--steps", "1", *SMALL]) == 0
     out = capsys.readouterr().out
     cores = usable_cores()
-    assert f"parallelism: {max(1, cores)} torch thread(s) (chosen) + 0 DataLoader worker(s) (set) on {cores}" in out
+    threads = choose_parallelism(cores).threads  # the cores' choice, whatever data.workers says
+    assert f"parallelism: {threads} torch thread(s) (chosen) + 0 DataLoader worker(s) (set) on {cores}" in out
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 4, 8, 16, 64])
@@ -69,10 +70,11 @@ def test_chosen_threads_and_workers_fill_the_usable_cores_without_exceeding_them
 def test_two_cores_give_one_thread_and_one_worker_and_set_values_are_kept():
     assert (choose_parallelism(2).threads, choose_parallelism(2).workers) == (1, 1)
     assert (choose_parallelism(16).threads, choose_parallelism(16).workers) == (12, 4)
-    p = choose_parallelism(2, threads=2)  # the other takes what is left
+    p = choose_parallelism(2, threads=2)  # chosen workers take what the threads leave
     assert (p.threads, p.workers, p.threads_chosen, p.workers_chosen) == (2, 0, False, True)
-    p = choose_parallelism(2, workers=2)
-    assert (p.threads, p.workers, p.threads_chosen, p.workers_chosen) == (1, 2, True, False)
+    for workers in (0, 1, 2, 5):  # chosen threads never depend on the workers (the weights would)
+        p = choose_parallelism(2, workers=workers)
+        assert (p.threads, p.workers, p.threads_chosen, p.workers_chosen) == (1, workers, True, False)
     p = choose_parallelism(8, threads=3, workers=0)
     assert (p.threads, p.workers) == (3, 0)
     assert "1 torch thread(s) (chosen) + 1 DataLoader worker(s) (chosen) on 2" in choose_parallelism(2).describe()

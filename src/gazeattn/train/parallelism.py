@@ -9,8 +9,11 @@ threads + workers = the usable cores:
     workers = 0 on 1 core, else min(4, max(1, cores // 4))      threads = max(1, cores − workers)
 
 On 2 cores that is 1 torch thread and 1 worker (measured faster than 2 threads and no worker for the cpu
-preset, and far faster when another process competes for the cores). A value set explicitly is kept; when
-only one is set, the other takes what is left. The usable cores are ``len(os.sched_getaffinity(0))`` (what a
+preset, and far faster when another process competes for the cores). A value set explicitly is kept. The
+chosen threads depend on the cores only, never on ``data.workers`` (a run's floats can differ in the last bits
+with torch's thread count, and batches must not depend on the workers: ``--workers 0`` trains the same weights
+as the default, on one thread less than the cores then); chosen workers with ``run.threads`` set take at most
+the cores the threads leave. The usable cores are ``len(os.sched_getaffinity(0))`` (what a
 container's cpuset or ``taskset`` allows), else ``os.cpu_count()``.
 """
 
@@ -61,11 +64,11 @@ def choose_parallelism(cores: int, *, threads: int = CHOSEN_THREADS, workers: in
     if threads < 0 or workers < CHOSEN_WORKERS:
         raise ValueError(f"threads must be >= 0 and workers >= -1, got {threads} and {workers}")
     workers_chosen, threads_chosen = workers == CHOSEN_WORKERS, threads == CHOSEN_THREADS
+    default = 0 if cores <= 1 else min(MAX_CHOSEN_WORKERS, max(1, cores // 4))
+    if threads_chosen:  # never from data.workers: the weights may depend on the threads, never on the workers
+        threads = max(1, cores - default)
     if workers_chosen:
-        default = 0 if cores <= 1 else min(MAX_CHOSEN_WORKERS, max(1, cores // 4))
         workers = default if threads_chosen else max(0, min(default, cores - threads))
-    if threads_chosen:
-        threads = max(1, cores - workers)
     return Parallelism(threads=threads, workers=workers, cores=cores, threads_chosen=threads_chosen,
                        workers_chosen=workers_chosen)
 
