@@ -45,7 +45,7 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     step = result["step"]
     assert [r["model"] for r in step["rows"]] == ["gaze-direct"] and result["contention"] is None
     row = step["rows"][0]
-    assert set(row["seconds"]) == {"before", "after", "same-threads"} and min(row["seconds"].values()) > 0
+    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads"} and min(row["seconds"].values()) > 0
     assert row["speedup"]["before"] == 1.0 and row["speedup"]["after"] == row["seconds"]["before"] / row["seconds"]["after"]
     assert row["flops"] > 1e8 and row["flops_per_s"]["after"] == row["flops"] / row["seconds"]["after"]
     assert all(v > 0 for v in step["measured_peak_flops"].values())
@@ -105,7 +105,8 @@ def test_train_step_uses_the_presets_and_updates_weights():
 def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
     assert main(["--quick", "--parts", "step"]) == 0
     out = capsys.readouterr().out
-    assert "before s/step | after s/step" in out and "before/after" in out and "| gaze-direct | 2 |" in out
+    assert "before s/step | before at chosen threads s/step | after s/step" in out and "before/after" in out
+    assert "| gaze-direct | 2 |" in out
     assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out
 
 
@@ -113,7 +114,7 @@ def test_step_settings_are_todays_and_the_chosen_ones():
     before, after, same = before_after.settings(cores=2)
     assert (before.threads, before.diagnose_every, before.reuse_memory) == (2, 1, False)
     assert (after.threads, after.diagnose_every, after.reuse_memory) == (1, 20, True)
-    assert (same.threads, same.diagnose_every, same.reuse_memory) == (2, 20, True)
+    assert (same.name, same.threads, same.diagnose_every, same.reuse_memory) == ("before-chosen-threads", 1, 1, False)
 
 
 def test_nominal_peak_reads_the_isa_flags_and_clock(tmp_path):

@@ -66,6 +66,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     run_dir = Path(run_dir)
     device = distributed.pick_device(config.run.device, int(os.environ.get("LOCAL_RANK", "0")))
     dist = distributed.setup(device)
+    torch.set_num_threads(parallelism_of(config).threads)  # before the model is built, as the loop will run
     lock: OutputLock | None = None
     try:
         lock = _lock_run_folder(run_dir, dist)  # one writer per run folder: before anything is read or written
@@ -113,9 +114,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
 
 
 def _apply_cpu_settings(run: Run) -> None:
-    """torch's threads as chosen (:mod:`gazeattn.train.parallelism`) and, with ``run.reuse_memory``, freed memory
-    kept for reuse (:mod:`gazeattn.train.malloc`); both said in the start lines. Neither changes a weight."""
-    torch.set_num_threads(run.parallel.threads)
+    """Say the threads and workers (:mod:`gazeattn.train.parallelism`, set by :func:`train`) and, with
+    ``run.reuse_memory``, keep freed memory for reuse (:mod:`gazeattn.train.malloc`). Neither changes a weight."""
     run.say(run.parallel.describe())
     if run.config.run.reuse_memory and run.device.type == "cpu":
         kept = reuse_freed_memory()

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["Parallelism", "choose_parallelism", "jobs_threads", "parallelism_of", "usable_cores", "CHOSEN_WORKERS", "CHOSEN_THREADS"]
+__all__ = ["Parallelism", "choose_parallelism", "jobs_threads", "parallelism_of", "usable_cores", "CHOSEN_WORKERS",
+           "CHOSEN_THREADS"]
 
 CHOSEN_THREADS = 0  # run.threads = 0: chosen
 CHOSEN_WORKERS = -1  # data.workers = -1: chosen

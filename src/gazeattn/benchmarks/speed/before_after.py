@@ -6,13 +6,15 @@
 * after: the threads ``gazeattn train`` chooses (:mod:`gazeattn.train.parallelism`; 1 on 2 cores, the other core
   left to the DataLoader worker), the diagnostics on the logged steps only (every ``run.log_every`` = 20th),
   freed memory kept for reuse (:mod:`gazeattn.train.malloc`);
-* same-threads: "after" with "before"'s threads: what the changes that keep the weights bit-identical give alone.
+* before, chosen threads: "before" on "after"'s threads, so that its ratio to "after" is what the changes that keep
+  the weights bit-identical (diagnostics, allocator) give alone, and its ratio to "before" what the threads give.
 
 The allocator setting and the thread pool belong to a process, so every sample is a fresh process
 (``python -m gazeattn.benchmarks.speed.before_after``) that builds the step (:class:`TrainStep`: batch 8, random
 inputs), runs ``warmup`` untimed steps and then times ``steps`` consecutive steps (a multiple of log_every, so the
 diagnostics' share is counted as it falls), reporting seconds per step. Samples are interleaved (before, after,
-same-threads, before, ...) so machine load hits all alike; the result is the median over ``repeat`` samples.
+before at the chosen threads, before, ...) so machine load hits all alike; the result is the median over
+``repeat`` samples.
 FLOPs of one step (without the diagnostics) are counted with ``torch.utils.flop_counter.FlopCounterMode``.
 """
 
@@ -37,6 +39,9 @@ from gazeattn.train.malloc import reuse_freed_memory
 from gazeattn.train.parallelism import parallelism_of, usable_cores
 
 
+OLD_STEP_NEW_THREADS = "before-chosen-threads"
+
+
 @dataclass(frozen=True)
 class StepSettings:
     name: str
@@ -46,13 +51,13 @@ class StepSettings:
 
 
 def settings(cores: int | None = None) -> list[StepSettings]:
-    """before, after and same-threads (see the module docstring) on ``cores`` usable cores."""
+    """before, after and before at the chosen threads (see the module docstring) on ``cores`` usable cores."""
     cores = cores or usable_cores()
     config = preset("cpu")
     chosen = parallelism_of(config, cores).threads
     log_every = config.run.log_every
     return [StepSettings("before", cores, 1, False), StepSettings("after", chosen, log_every, True),
-            StepSettings("same-threads", cores, log_every, True)]
+            StepSettings(OLD_STEP_NEW_THREADS, chosen, 1, False)]
 
 
 def _child(argv: list[str]) -> int:
@@ -125,15 +130,16 @@ def markdown(d: dict) -> list[str]:
     s = {x["name"]: x for x in d["settings"]}
     out = [f"cpu preset training step, before vs after ({d['cores']} usable cores; before: {s['before']['threads']} "
            f"thread(s), diagnostics every step, default allocator; after: {s['after']['threads']} thread(s), "
-           f"diagnostics every {s['after']['diagnose_every']} steps, freed memory reused; same-threads: after's "
-           f"settings with before's threads). Median of {d['repeat']} interleaved fresh processes, each timing "
+           f"diagnostics every {s['after']['diagnose_every']} steps, freed memory reused; before at the chosen threads: "
+           f"before's step on after's threads). Median of {d['repeat']} interleaved fresh processes, each timing "
            f"{d['steps_per_sample']} steps.", "",
-           "| model | batch | GFLOP/step | before s/step | after s/step | same-threads s/step | before/after | "
-           "before/same-threads | after GFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
+           "| model | batch | GFLOP/step | before s/step | before at chosen threads s/step | after s/step | "
+           "before/after | same threads: before/after | after GFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         t, x = r["seconds"], r["speedup"]
-        out.append(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.2f} | {t['before']:.3f} | {t['after']:.3f} | "
-                   f"{t['same-threads']:.3f} | {x['after']:.2f} | {x['same-threads']:.2f} | "
+        same = t[OLD_STEP_NEW_THREADS] / t["after"]
+        out.append(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.2f} | {t['before']:.3f} | "
+                   f"{t[OLD_STEP_NEW_THREADS]:.3f} | {t['after']:.3f} | {x['after']:.2f} | {same:.2f} | "
                    f"{r['flops_per_s']['after'] / 1e9:.1f} |")
     peak = d.get("nominal_peak")
     measured = ", ".join(f"{float(v) / 1e9:.0f} GFLOP/s on {k} thread(s)" for k, v in d["measured_peak_flops"].items())
