@@ -122,3 +122,33 @@ def test_metrics_window_averages_a_statistic_over_the_steps_that_report_it():
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_reuse_freed_memory_is_taken_by_glibc():
     assert reuse_freed_memory() is True
+
+
+def test_a_study_job_keeps_one_thread_and_one_worker_on_two_cores(tmp_path, monkeypatch):
+    """``gazeattn study --jobs 2`` (and the demo) on 2 cores: each run trains on 1 torch thread beside 1 worker."""
+    import dataclasses
+
+    from gazeattn.study import runner
+    from gazeattn.train.config import preset
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(config, folder, **_):
+        seen["config"] = config
+        raise Stop
+
+    monkeypatch.setattr(runner, "train", fake_train)
+    base = preset("cpu")
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, workers=1))  # what --jobs > 1 sets
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(Stop):
+            runner._execute_run(tmp_path, "train", config, {"cell": "x"}, train_progress=False,
+                                threads=jobs_threads(2, 2))
+    finally:
+        torch.set_num_threads(before)
+    p = parallelism.parallelism_of(seen["config"], cores=2)
+    assert (p.threads, p.workers, p.threads_chosen, p.workers_chosen) == (1, 1, False, False)
