@@ -8,8 +8,9 @@ threads + workers = the usable cores:
 
     workers = 0 on 1 core, else min(4, max(1, cores // 4))      threads = max(1, cores − workers)
 
-On 2 cores that is 1 torch thread and 1 worker (measured faster than 2 threads and no worker for the cpu
-preset, and far faster when another process competes for the cores). A value set explicitly is kept. The
+On 2 cores that is 1 torch thread and 1 worker. Measured for 60 steps of the cpu preset on a 2-core Xeon:
+alone, as fast as 2 threads and no worker (11.8–14.5 s against 12.0–12.1 s of training loop); beside other
+jobs (load average ~8), 41 s against 210 s (and 265 s for the old 2 threads + 2 workers). A value set explicitly is kept. The
 chosen threads depend on the cores only, never on ``data.workers`` (a run's floats can differ in the last bits
 with torch's thread count, and batches must not depend on the workers: ``--workers 0`` trains the same weights
 as the default, on one thread less than the cores then); chosen workers with ``run.threads`` set take at most
