@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from gazeattn.benchmarks.candidates import coordinate_candidates
-from gazeattn.benchmarks.speed import format_markdown, main
+from gazeattn.benchmarks.speed import before_after, contention, format_markdown, main
+from gazeattn.benchmarks.speed.machine import flops_per_cycle, nominal_peak
 from gazeattn.benchmarks.speed.common import shape_config
 from gazeattn.benchmarks.speed.train_step import COPY_BASELINE, CopyPerCandidate, TrainStep, random_batch
 from gazeattn.models import GazeAttentionModel, ModelConfig
@@ -24,7 +25,7 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     assert main(["--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("train_step", "direct_overhead_ratio", "data", "inference", "copy_per_candidate_overhead_ratio",
-                "data_wait_fraction", "device", "threads", "memory_method"):
+                "data_wait_fraction", "device", "threads", "memory_method", "step", "contention"):
         assert key in result, key
     models = {row["model"] for row in result["train_step"]}
     assert models == {"gaze-direct", "i3d", COPY_BASELINE}
@@ -41,6 +42,14 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
         assert math.isfinite(row["max_abs_diff"])
     assert result["threads"] == torch.get_num_threads() >= 1
     assert "| gaze-direct | cpu |" in format_markdown(result)
+    step = result["step"]
+    assert [r["model"] for r in step["rows"]] == ["gaze-direct"] and result["contention"] is None
+    row = step["rows"][0]
+    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads"} and min(row["seconds"].values()) > 0
+    assert row["speedup"]["before"] == 1.0 and row["speedup"]["after"] == row["seconds"]["before"] / row["seconds"]["after"]
+    assert row["flops"] > 1e8 and row["flops_per_s"]["after"] == row["flops"] / row["seconds"]["after"]
+    assert all(v > 0 for v in step["measured_peak_flops"].values())
+    assert "| gaze-direct | 2 |" in "\n".join(before_after.markdown(step))
 
 
 def test_copy_per_candidate_losses_equal_candidate_losses():
@@ -91,3 +100,39 @@ def test_train_step_uses_the_presets_and_updates_weights():
     reference = shape_config("reference", "i3d")
     assert (reference.run.batch, reference.model.backbone, reference.model.streams) == (8, "i3d", "two_stream")
     assert reference.model.pretrained == "" and reference.clip.crop == 224
+
+
+def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
+    assert main(["--quick", "--parts", "step"]) == 0
+    out = capsys.readouterr().out
+    assert "before s/step | before at chosen threads s/step | after s/step" in out and "before/after" in out
+    assert "| gaze-direct | 2 |" in out
+    assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out
+
+
+def test_step_settings_are_todays_and_the_chosen_ones():
+    before, after, same = before_after.settings(cores=2)
+    assert (before.threads, before.diagnose_every, before.reuse_memory) == (2, 1, False)
+    assert (after.threads, after.diagnose_every, after.reuse_memory) == (1, 20, True)
+    assert (same.name, same.threads, same.diagnose_every, same.reuse_memory) == ("before-chosen-threads", 1, 1, False)
+
+
+def test_nominal_peak_reads_the_isa_flags_and_clock(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\ncpu MHz\t\t: 2600.000\nflags\t\t: fpu sse avx2 fma avx512f\n\n"
+                    "processor\t: 1\ncpu MHz\t\t: 1.0\nflags\t\t: fpu\n")
+    peak = nominal_peak(2, info)
+    assert peak["flops"] == pytest.approx(2 * 2.6e9 * 64) and peak["isa"] == "avx512f"
+    assert flops_per_cycle({"avx2", "fma"}) == 32 and flops_per_cycle({"sse2"}) == 8
+    assert nominal_peak(2, tmp_path / "missing") is None
+
+
+def test_contention_today_flags_reproduce_todays_defaults():
+    from gazeattn.cli.train import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--out", "x", *contention.today_flags(2)])
+    config = config_from_args(args)
+    assert (config.data.workers, config.run.threads) == (2, 2)
+    assert config.run.diagnose_every_step is True and config.run.reuse_memory is False
+    new = config_from_args(build_parser().parse_args(["--out", "x"]))
+    assert (new.data.workers, new.run.threads, new.run.diagnose_every_step, new.run.reuse_memory) == (-1, 0, False, True)

@@ -201,7 +201,7 @@ def test_config_file_and_unknown_keys(tmp_path):
         apply_overrides(preset("cpu"), {"optimizer": {"lr": 1}}, "x")
     assert main(["train", "--out", str(tmp_path / "r"), "--set", "run.nope=1"]) == 2
     assert apply_overrides(preset("cpu"), {"data": {"prefetch": 0}}, "x").data.prefetch == 0
-    with pytest.raises(ValueError, match="data.workers and data.prefetch must be >= 0"):
+    with pytest.raises(ValueError, match=r"data.workers must be >= -1 \(-1: chosen\) and data.prefetch >= 0"):
         apply_overrides(preset("cpu"), {"data": {"prefetch": -1}}, "x")
 
 

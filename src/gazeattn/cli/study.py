@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "every finished run")
     p.add_argument("--dry-run", action="store_true", help="list the runs and what would be done; run nothing")
     p.add_argument("--workers", type=int, help="DataLoader workers of every run (does not change results; default "
-                   "the preset's, 1 with --jobs > 1)")
+                   "chosen from the usable cores, see gazeattn.train.parallelism; 1 with --jobs > 1)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes sharing the cores "
                    "(default 1; 2 on a 2-core machine trains ~30 %% more runs per hour)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one value")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch", type=int, help="clips per process and step")
-    p.add_argument("--workers", type=int, help="DataLoader workers per process")
+    p.add_argument("--workers", type=int, help="DataLoader workers per process (default: chosen with the torch "
+                   "threads from the usable cores; 1 worker + 1 thread on 2 cores)")
     p.add_argument("--seed", type=int)
     p.add_argument("--on-bad-clip", choices=BAD_CLIP_POLICIES, help="unreadable clips: stop before training (error) "
                    "or leave them out and report them (skip)")

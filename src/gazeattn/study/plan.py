@@ -13,9 +13,10 @@ Layout of a study folder::
         failed.json                             training stopped on a non-finite loss (the run is left out)
     OUT/study.json, OUT/study.md, OUT/plots/    the report (gazeattn.study.report)
 
-Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``)
-are not compared. Training keys added after a run was saved take their defaults when it is compared (a default
-gives the training of before, e.g. ``data.gaze_fraction`` = 1.0), so an older run is not "another recipe".
+Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``,
+``run.diagnose_every_step``, ``run.reuse_memory``) are not compared. Training keys added after a run was saved take
+their defaults when it is compared (a default gives the training of before, e.g. ``data.gaze_fraction`` = 1.0), so
+an older run is not "another recipe".
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ __all__ = ["PlannedRun", "plan_study", "expected_run", "select", "training_finis
            "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
 
 CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE = "cell.json", "eval.json", "failed.json", "stdout.txt"
-NOT_COMPARED = (("data", "workers"), ("data", "prefetch"), ("run", "threads"), ("run", "tensorboard"))
+NOT_COMPARED = (("data", "workers"), ("data", "prefetch"), ("run", "threads"), ("run", "tensorboard"),
+                ("run", "diagnose_every_step"), ("run", "reuse_memory"))
 # what a run's status means (the plan), and what the invocation then did
 PLAN_WORDS = {"reuse": "finished: reused", "evaluate": "trained: evaluate only", "resume": "resume from checkpoint",
               "train": "train", "failed": "failed earlier: skipped (delete failed.json to retry)"}

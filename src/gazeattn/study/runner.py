@@ -8,6 +8,7 @@ finished is only evaluated, a run with checkpoints resumes (``train(..., resume=
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ from gazeattn.study.plan import (
     CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE, PlannedRun, _check_world, plan_study, train_seconds)
 from gazeattn.study.spec import StudySpec, WorldSpec
 from gazeattn.train.engine import NonFiniteLoss, train
+from gazeattn.train.parallelism import jobs_threads, parallelism_of, usable_cores
 from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.utils.errors import DataError
 from gazeattn.utils.provenance import provenance
@@ -60,7 +62,8 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
     model = loaded.model.to(device)
     return evaluate(model, layout, entries, config.clip_config(), variant=config.run.model,
                     test_gaze=test_gaze or config.estimator.test_gaze, seed=config.run.seed,
-                    batch=batch or config.run.batch, workers=data.workers if workers is None else workers,
+                    batch=batch or config.run.batch,
+                    workers=parallelism_of(config).workers if workers is None else workers,
                     prefetch=data.prefetch, device=device, on_bad_clip=data.on_bad_clip,
                     class_names=loaded.meta.get("class_names"), progress=progress)
 
@@ -131,11 +134,14 @@ def _execute(run: PlannedRun, *, train_progress: bool) -> tuple[str, dict[str, A
 
 def _execute_run(folder: Path, status: str, config, record: dict[str, Any], *, train_progress: bool,
                  threads: int = 0) -> tuple[str, dict[str, Any] | None]:
-    """:func:`_execute` from picklable parts (a ``--jobs`` worker process runs this; ``threads`` > 0 sets torch's)."""
+    """:func:`_execute` from picklable parts (a ``--jobs`` worker process runs this; ``threads`` > 0 sets torch's,
+    for training as its ``run.threads`` unless the config sets them)."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+        if not config.run.threads:
+            config = dataclasses.replace(config, run=dataclasses.replace(config.run, threads=threads))
     t0 = time.perf_counter()
     did = {"train": "trained", "resume": "resumed", "evaluate": "evaluated"}[status]
     if status in ("train", "resume"):
@@ -164,7 +170,7 @@ def _execute_run(folder: Path, status: str, config, record: dict[str, Any], *, t
 def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: Callable[[str], None], bar,
              result: StudyResult) -> None:
     """Run ``todo`` one after another, or ``jobs`` at a time in worker processes (each with cores/jobs torch
-    threads), reporting each finished run."""
+    threads, :func:`jobs_threads`), reporting each finished run."""
 
     def finished(run: PlannedRun, did: str, evaluation: dict[str, Any] | None) -> None:
         result.done[run.key] = did
@@ -188,7 +194,7 @@ def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: C
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = jobs_threads(usable_cores(), jobs)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
         pending = {pool.submit(_execute_run, r.run_dir, r.status, r.config, r.record, train_progress=False,

@@ -3,7 +3,8 @@
 
 A ``log.jsonl`` training record holds ``kind``, ``step``, ``lr``, ``world``, ``acc``, ``seconds``, then the means
 per trained step of ``data_wait_s``, ``loss``, ``ce``, ``kl``, ``grad_norm`` and of every statistic of the
-objective and the estimator (``eps``, ``flip_rate``, ``attn_z_sensitivity``, ``grad_ratio``, ...), and
+objective and the estimator (``eps``, ``flip_rate``, ``attn_z_sensitivity``, ``grad_ratio``, ...; a statistic
+that only some steps report, as the diagnostics of the logged steps, is the mean over those steps), and
 ``steps_without_clips`` when some steps of the window had no readable clip (a window of only such steps has no
 loss or accuracy). An evaluation record holds ``kind`` "eval", ``step`` and the evaluation's summary.
 """
@@ -30,10 +31,12 @@ class MetricsWindow:
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}  # steps that reported each statistic (diagnostics: the logged steps)
         self.started = time.perf_counter()
 
     def _add(self, key: str, value: float) -> None:
         self.sums[key] = self.sums.get(key, 0.0) + value
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def add_step_without_clips(self) -> None:
         self._add("steps_without_clips", 1)
@@ -66,11 +69,12 @@ class MetricsWindow:
         if k:
             record["acc"] = correct / clips
         record["seconds"] = time.perf_counter() - self.started
-        if k:
-            record.update({key.removeprefix("stat_"): value / k for key, value in sums.items()})
+        if k:  # a statistic not reported by every step (the diagnostics) is the mean over the steps that did
+            record.update({key.removeprefix("stat_"): value / (self.counts[key] if key.startswith("stat_") else k)
+                           for key, value in sums.items()})
         if without:
             record["steps_without_clips"] = int(without)
-        self.sums, self.started = {}, time.perf_counter()
+        self.sums, self.counts, self.started = {}, {}, time.perf_counter()
         return record
 
 

@@ -57,7 +57,7 @@ class DataConfig:
     split: int = 1
     split_dir: str = ""  # read {train,test}_splitN.txt from here (e.g. the reference's modified split)
     frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
-    workers: int = 2
+    workers: int = -1  # DataLoader workers (-1: chosen from the usable cores, see gazeattn.train.parallelism)
     prefetch: int = 2  # batches a thread receives from the workers ahead of the loop (0: receive in the loop)
     on_bad_clip: str = "error"  # one of BAD_CLIP_POLICIES
     gaze_fraction: float = 1.0  # share of the training clips (or sessions) that keep their measured gaze
@@ -70,8 +70,9 @@ class DataConfig:
             raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")
         if self.gaze_budget_seed < -1:
             raise ValueError(f"data.gaze_budget_seed must be >= 0 (or -1: run.seed), got {self.gaze_budget_seed}")
-        if self.workers < 0 or self.prefetch < 0:
-            raise ValueError(f"data.workers and data.prefetch must be >= 0, got {self.workers} and {self.prefetch}")
+        if self.workers < -1 or self.prefetch < 0:
+            raise ValueError(f"data.workers must be >= -1 (-1: chosen) and data.prefetch >= 0, got {self.workers} "
+                             f"and {self.prefetch}")
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,18 @@ class RunConfig:
     keep_checkpoints: int = 3
     device: str = "auto"  # auto, cpu, cuda
     amp: bool = False  # bf16 autocast on CUDA
-    threads: int = 0  # torch intra-op threads (0: torch's default)
+    threads: int = 0  # torch intra-op threads (0: chosen with data.workers from the usable cores)
     tensorboard: bool = False  # also write RUN_DIR/tensorboard (needs the tensorboard package)
-    diagnostics: bool = True  # log the attention's z-sensitivity and the estimator/KL gradient ratio every step
+    diagnostics: bool = True  # log the attention's z-sensitivity and the estimator/KL gradient ratio
+    diagnose_every_step: bool = False  # the diagnostics on every step (else on the logged steps only; same weights)
+    reuse_memory: bool = True  # keep freed memory for reuse (glibc malloc; same weights, fewer page faults)
 
     def __post_init__(self) -> None:
         _check_allowed("run", self, {"model": MODELS})
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
+        if self.threads < 0:
+            raise ValueError(f"run.threads must be >= 0 (0: chosen), got {self.threads}")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ from gazeattn.train.bookkeeping import MetricsWindow, ProgressBar, RunLog, eval_
 from gazeattn.train.config import TrainConfig
 from gazeattn.train.evaluate import evaluate
 from gazeattn.train.objective import GazeObjective
+from gazeattn.train.malloc import reuse_freed_memory
 from gazeattn.train.optim import build_optimizer, set_learning_rate
+from gazeattn.train.parallelism import Parallelism, parallelism_of
 from gazeattn.train.prefetch import Prefetcher
 from gazeattn.train.sampler import StepBatchSampler
 from gazeattn.train.schedules import learning_rate
@@ -67,18 +69,18 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     run_dir = Path(run_dir)
     device = distributed.pick_device(config.run.device, int(os.environ.get("LOCAL_RANK", "0")))
     dist = distributed.setup(device)
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
+    torch.set_num_threads(parallelism_of(config).threads)  # before the model is built, as the loop will run
     lock: OutputLock | None = None
     try:
         lock = _lock_run_folder(run_dir, dist)  # one writer per run folder: before anything is read or written
         run = setup(config, run_dir, resume=resume, device=device, dist=dist)
+        _apply_cpu_settings(run)
         cfg, total, step = config.run, config.run.steps, run.start_step
         bar = ProgressBar(progress and dist.is_main, total=total, initial=step, desc=config.run.model)
         window, steps_without_clips = MetricsWindow(), 0
         run.model.train()
         # Batches are received from the workers on a thread, ahead of the loop (gazeattn.train.prefetch).
-        with Prefetcher(run.loader, depth=config.data.prefetch if config.data.workers else 0) as batches:
+        with Prefetcher(run.loader, depth=config.data.prefetch if run.parallel.workers else 0) as batches:
             t_ready = time.perf_counter()
             for batch in batches:
                 data_wait = time.perf_counter() - t_ready  # the previous batch was released before t_ready
@@ -88,7 +90,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
                     steps_without_clips += 1
                     window.add_step_without_clips()
                 else:
-                    terms, grad_norm = train_step(run, batch, step)
+                    terms, grad_norm = train_step(run, batch, step, diagnose=_diagnose(config, step))
                     window.add_step(terms, grad_norm, clips=len(batch["label"]), data_wait=data_wait)
                     bar.show(terms, window)
                     del batch, terms  # release the batch (its shared memory) now, not while waiting for the next
@@ -114,15 +116,35 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         distributed.teardown(dist)
 
 
-def train_step(run: Run, batch: dict[str, Any], step: int) -> tuple[dict[str, Any], Tensor]:
-    """One update on ``batch``: the objective's terms (forward, under bf16 autocast with ``run.amp`` on CUDA),
-    a stop on a non-finite loss, backward, gradient clipping, the optimizer step. Returns the terms and the
-    gradient norm before clipping."""
+def _apply_cpu_settings(run: Run) -> None:
+    """Say the threads and workers (:mod:`gazeattn.train.parallelism`, set by :func:`train`) and, with
+    ``run.reuse_memory``, keep freed memory for reuse (:mod:`gazeattn.train.malloc`). Neither changes a weight."""
+    run.say(run.parallel.describe())
+    if run.config.run.reuse_memory and run.device.type == "cpu":
+        kept = reuse_freed_memory()
+        run.say("memory: freed blocks kept for reuse (glibc malloc)" if kept else
+                "memory: run.reuse_memory has no effect here (not glibc's malloc)")
+
+
+def _diagnose(config: TrainConfig, step: int) -> bool:
+    """Whether step ``step`` computes the objective's diagnostics: every step with ``run.diagnose_every_step``,
+    else the steps whose log record is written right after them (the window's last step)."""
+    cfg = config.run
+    if not cfg.diagnostics:
+        return False
+    return cfg.diagnose_every_step or (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
+
+
+def train_step(run: Run, batch: dict[str, Any], step: int, *, diagnose: bool = True) -> tuple[dict[str, Any], Tensor]:
+    """One update on ``batch``: the objective's terms (forward, under bf16 autocast with ``run.amp`` on CUDA;
+    the diagnostics with ``diagnose`` and ``run.diagnostics``), a stop on a non-finite loss, backward, gradient
+    clipping, the optimizer step. Returns the terms and the gradient norm before clipping."""
     config = run.config
     batch = {k: (v.to(run.device, non_blocking=True) if isinstance(v, Tensor) else v) for k, v in batch.items()}
     amp = config.run.amp and run.device.type == "cuda"
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=amp):
-        terms = run.step_module(batch, step, step_generator(config.run.seed, step, run.dist.rank))
+        terms = run.step_module(batch, step, step_generator(config.run.seed, step, run.dist.rank),
+                                diagnose=diagnose and config.run.diagnostics)
     loss = terms["loss"]
     if not torch.isfinite(loss):
         raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
@@ -148,8 +170,8 @@ class _TrainStep(nn.Module):
         self.model = model
         self.objective = objective
 
-    def forward(self, batch, step: int, generator):
-        return self.objective(self.model, batch, step, generator)
+    def forward(self, batch, step: int, generator, diagnose: bool = True):
+        return self.objective(self.model, batch, step, generator, diagnose=diagnose)
 
 
 # ------------------------------------------------------------------------------------------------------ setup
@@ -163,6 +185,7 @@ class Run:
     device: torch.device
     dist: distributed.DistInfo
     say: Callable[[str], None]  # print on rank 0, nothing elsewhere
+    parallel: Parallelism  # torch threads and DataLoader workers, chosen from the usable cores
     layout: EgteaLayout
     test_entries: list[SplitEntry]
     class_names: list[str]
@@ -194,7 +217,7 @@ class Run:
         config = self.config
         result = evaluate(self.model, self.layout, self.test_entries, config.clip_config(), variant=config.run.model,
                           test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                          workers=config.data.workers, prefetch=config.data.prefetch, device=self.device,
+                          workers=self.parallel.workers, prefetch=config.data.prefetch, device=self.device,
                           dist=self.dist, on_bad_clip=config.data.on_bad_clip, class_names=self.class_names)
         self.log(eval_record(step, result))
         return result
@@ -235,13 +258,14 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     if dist.is_main:
         append_provenance(run_dir, made_by, start_step=start_step)
     say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}")
+    parallel = parallelism_of(config)
     dataset, loader = _train_loader(config, layout, train_entries, run_dir, start_step=start_step, device=device,
-                                    dist=dist, say=say)
+                                    dist=dist, workers=parallel.workers, say=say)
     clip = json.loads(json.dumps(dataclasses.asdict(config.clip_config())))
     meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.model,
             "num_classes": num_classes, "provenance": made_by}
     run_log = RunLog(run_dir, enabled=dist.is_main, tensorboard=config.run.tensorboard, say=say)
-    return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, layout=layout,
+    return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, parallel=parallel, layout=layout,
                test_entries=test_entries, class_names=names, model=model, optimizer=optimizer, step_module=step_module,
                dataset=dataset, loader=loader, start_step=start_step, meta=meta, run_log=run_log,
                last_checkpoint=loaded.path if loaded is not None else None)
@@ -291,11 +315,11 @@ def _load_pretrained(model: GazeAttentionModel, config: TrainConfig, say: Callab
 
 
 def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitEntry], run_dir: Path, *,
-                  start_step: int, device: torch.device, dist: distributed.DistInfo,
+                  start_step: int, device: torch.device, dist: distributed.DistInfo, workers: int,
                   say: Callable[[str], None] = print) -> tuple[EgteaClips, DataLoader]:
-    """The training clips (every file checked before the first step) and their loader, which yields the batches
-    of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`). Under a gaze budget
-    (data.gaze_fraction < 1) only the chosen clips of the split file keep their measured gaze."""
+    """The training clips (every file checked before the first step) and their loader (``workers`` processes),
+    which yields the batches of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`).
+    Under a gaze budget (data.gaze_fraction < 1) only the chosen clips of the split file keep their measured gaze."""
     data, clip = config.data, config.clip_config()
     kept = None
     if data.gaze_fraction < 1.0:
@@ -307,11 +331,11 @@ def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitE
                          validate=True, skip_log=run_dir / "skipped.jsonl", gaze_clips=kept)
     sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=start_step,
                                total_steps=config.run.steps, rank=dist.rank, world=dist.world)
-    shm = shared_memory_warning(clip, config.run.batch, data.workers, data.prefetch,
+    shm = shared_memory_warning(clip, config.run.batch, workers, data.prefetch,
                                 processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if shm and dist.is_main:
         log.warning(shm)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=data.workers, collate_fn=collate_clips,
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_clips,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0),
                         persistent_workers=False)
     return dataset, loader

@@ -12,7 +12,9 @@
   surrogate's value is 0; its gradient, on the gaze logits, is the estimate of ∇ E_q[CE]: it reaches the gaze
   head (and the trunk that feeds it), never the attention head or the classifier, whose gradient is CE's at z.
 
-Diagnostics (``terms["stats"]``, averaged into every training record of ``log.jsonl``):
+Diagnostics (``terms["stats"]`` of the steps that compute them, averaged over those steps into the training
+records of ``log.jsonl``; the engine asks for them on the logged steps only unless ``run.diagnose_every_step``:
+they take no random draw from the model's generators and change no weight):
 
 - ``attn_z_sensitivity``: mean |a(z₁) − a(z₂)| of the head's attention map (cell weights in units of global
   average pooling, see :mod:`gazeattn.models.attention`) between two independent Gumbel-Max samples of q;
@@ -95,7 +97,10 @@ class GazeObjective:
     weights: LossConfig
     diagnostics: bool = True
 
-    def __call__(self, model, batch: dict[str, Tensor], step: int, generator: torch.Generator | None) -> dict[str, Any]:
+    def __call__(self, model, batch: dict[str, Tensor], step: int, generator: torch.Generator | None, *,
+                 diagnose: bool | None = None) -> dict[str, Any]:
+        """The loss terms of ``batch``; ``diagnose`` (default ``self.diagnostics``) adds the diagnostics."""
+        diagnose = self.diagnostics if diagnose is None else diagnose
         rgb, flow = batch.get("rgb"), batch.get("flow")
         if model.config.streams == "flow":
             rgb = None
@@ -123,7 +128,7 @@ class GazeObjective:
         ce = F.cross_entropy(class_logits.float(), labels)
         w = self.weights
         estimator_part = w.ce * ce + w.surrogate * surrogate
-        if self.diagnostics and logits is not None and torch.is_grad_enabled():
+        if diagnose and logits is not None and torch.is_grad_enabled():
             if attends:
                 stats.update(z_sensitivity(model, logits, x5, generator))
             (g_kl,) = torch.autograd.grad(w.kl * kl, logits, retain_graph=True, allow_unused=True)

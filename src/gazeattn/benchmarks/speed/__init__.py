@@ -1,11 +1,18 @@
 """`gazeattn bench speed`: what a training step, the data pipeline and inference cost (time, memory).
 
-Run: ``gazeattn bench speed [--shape cpu reference] [--batch B] [--repeat N] [--variants ...] [--json]``;
-``--quick`` is the few-second smoke run of the tests. Reports numbers, never pass/fail. One module per part
-(``train_step``, ``data``, ``inference``: the benchmark and its markdown table), ``common`` for what they share,
-``cli`` for the command.
+Run: ``gazeattn bench speed [--shape cpu reference] [--batch B] [--repeat N] [--variants ...] [--contention [STEPS]]
+[--json]``; ``--quick`` is the few-second smoke run of the tests. Reports numbers, never pass/fail. One module per
+part (``train_step``, ``before_after``, ``data``, ``inference``, ``contention``: the benchmark and its markdown
+table), ``common`` for what they share, ``machine`` for the peak FLOP/s, ``cli`` for the command.
 
-Three parts (``--parts``):
+Four parts (``--parts``), and the contention runs:
+
+* ``step`` (CPU only): the cpu preset's training step before and after the speed-ups of issue 16 (threads chosen
+  from the usable cores, the diagnostics on the logged steps only, freed memory kept for reuse), each in fresh
+  processes, interleaved, with the ratio and the achieved FLOP/s beside the machine's peak
+  (:mod:`gazeattn.benchmarks.speed.before_after`; ``--step-variants``, ``--step-steps``).
+* ``--contention [STEPS]``: ``gazeattn train --preset cpu`` alone and two runs at once, with today's defaults and
+  the new ones (:mod:`gazeattn.benchmarks.speed.contention`).
 
 * ``train``: one optimizer step of each model variant at each ``--shape`` -- ``cpu`` (the cpu preset: tiny RGB
   backbone, 24×80², batch 8) or ``reference`` (two-stream I3D, 24×224², batch 8; ``--batch`` overrides) --

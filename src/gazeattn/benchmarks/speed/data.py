@@ -22,6 +22,7 @@ from gazeattn.models import build_model
 from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.train.config import preset
 from gazeattn.train.engine import step_generator
+from gazeattn.train.parallelism import parallelism_of
 from gazeattn.train.objective import GazeObjective
 from gazeattn.train.optim import build_optimizer
 from gazeattn.train.prefetch import Prefetcher
@@ -54,9 +55,10 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
     dataset = EgteaClips(layout, train, config.clip_config(), train=True, seed=config.run.seed)
     sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=0,
                                total_steps=warmup + steps)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.data.workers, collate_fn=collate_clips,
+    workers = parallelism_of(config).workers
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_clips,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-    depth = (config.data.prefetch if prefetch is None else prefetch) if config.data.workers else 0
+    depth = (config.data.prefetch if prefetch is None else prefetch) if workers else 0
     waits, computes, releases = [], [], []
     with Prefetcher(loader, depth=depth) as batches:
         it = iter(batches)
@@ -84,7 +86,7 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
         del it
     del batches, loader
     wait, compute, release = sum(waits), sum(computes), sum(releases)
-    return {"steps": steps, "warmup_steps": warmup, "batch": config.run.batch, "workers": config.data.workers,
+    return {"steps": steps, "warmup_steps": warmup, "batch": config.run.batch, "workers": workers,
             "prefetch": depth, "wait_fraction": wait / (wait + compute + release), "wait_s_per_step": wait / steps,
             "step_s": (wait + compute + release) / steps,
             "compute_s_per_step": compute / steps, "release_s_per_step": release / steps, "max_wait_s": max(waits)}
@@ -93,7 +95,7 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
 def data_bench(*, quick: bool, steps: int, warmup: int, device: torch.device,
                say: Callable[[str], None] = lambda _: None) -> dict:
     clip = preset("cpu").clip_config()
-    workers = preset("cpu").data.workers
+    workers = parallelism_of(preset("cpu")).workers
     with tempfile.TemporaryDirectory(prefix="gazeattn-speed-") as tmp:
         root = Path(tmp) / "world"
         say("[data] writing a synthetic world")

@@ -62,7 +62,7 @@ class TrainStep:
     """One variant's model, objective and optimizer, built as ``gazeattn train`` builds them, and its batch."""
 
     def __init__(self, shape: str, variant: str, *, batch: int | None, device: torch.device, copy_candidates=False,
-                 seed: int = 0):
+                 seed: int = 0, diagnose_every: int = 1):
         self.config = shape_config(shape, variant, batch)
         self.shape, self.device = shape, device
         self.name = COPY_BASELINE if copy_candidates else variant
@@ -74,13 +74,15 @@ class TrainStep:
         self.optimizer = build_optimizer(self.model.parameters(), o)
         self.batch = random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed)
         self.steps = 0
+        self.diagnose_every = diagnose_every  # the objective's diagnostics on every n-th step (the engine: log_every)
 
     def __call__(self) -> float:
         """One training step, as the engine's loop body; returns the loss."""
         step, config = self.steps, self.config
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        terms = self.objective(self.scored, self.batch, step, step_generator(config.run.seed, step, 0))
+        terms = self.objective(self.scored, self.batch, step, step_generator(config.run.seed, step, 0),
+                               diagnose=(step + 1) % self.diagnose_every == 0)
         loss = terms["loss"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
