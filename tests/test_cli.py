@@ -84,7 +84,7 @@ def test_check_names_a_bad_split_line(world, tmp_path, capsys):
 def test_demo_small_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--steps", "3", "--sessions", "3", "--clips-per-session", "6",
-            "--seeds", "0", "1", "--jobs", "1"]
+            "--seeds", "0", "1", "--jobs", "1", "--cells", "direct", "gumbel", "i3d"]
     assert main(argv) == 0
     text = (out / "report.md").read_text()
     for cell in ("direct", "gumbel", "i3d"):
@@ -98,6 +98,12 @@ def test_demo_small_end_to_end(tmp_path, capsys):
     assert (out / "overlays" / "direct.png").is_file() and (out / "overlays" / "measured_gaze.png").is_file()
     printed = capsys.readouterr().out
     assert "direct" in printed and "report:" in printed
+    # the conclusions printed are the run's own sentences: direct and gumbel each against i3d, then one another
+    conclusions = printed.split("Conclusions (from this run's 95 % intervals):", 1)[1]
+    assert "direct [gaze-direct]" in conclusions and "gumbel [gaze-gumbel]" in conclusions
+    assert "direct [gaze-direct] vs gumbel [gaze-gumbel]" in conclusions or \
+        "direct [gaze-direct] beats gumbel" in conclusions or "direct [gaze-direct] trails gumbel" in conclusions
+    assert "Floats computed with: " in printed and "ATen" in printed
     # a rerun reuses the worlds and the finished runs
     assert main(argv) == 0
     assert "report:" in capsys.readouterr().out

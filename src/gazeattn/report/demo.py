@@ -19,9 +19,11 @@ from gazeattn.utils.atomic import write_text_atomic
 
 CURVES = ("loss", "acc", "decision_z_sensitivity")
 
-INTRO = ("Three recipes on the demo's synthetic EGTEA world, one world per seed: `direct` (Min & Corso's direct "
-         "optimization) and `gumbel` (Li et al.'s Gumbel-Softmax) with the same attention head, and `i3d` without "
-         "gaze. The study below is the demo's; its runs are in `study/runs/`.")
+INTRO = ("The demo's cells on its synthetic EGTEA world, one world per seed: `direct` (Min & Corso's direct "
+         "optimization with the project's attention head) and `i3d` without gaze, and `gumbel` (Li et al.'s "
+         "Gumbel-Softmax with the same head) when asked for. The study below is the demo's; its runs are in "
+         "`study/runs/`. Its sentences come from this run's own intervals: on another CPU the per-seed numbers "
+         "differ (the floats do), and only what the intervals show on both should be taken away.")
 GAZE = ("Where the models look on a test clip: for each window, its temporal slots side by side (the middle frame "
         "of each), the predicted gaze q above the attention map; the green box is the slot's most likely cell. The "
         "top of each picture ranks the predicted actions and names the true one; its legend says what the colours "
