@@ -40,7 +40,8 @@ def _dead_pid() -> int:
 
 
 def _folder_snapshot(run: Path) -> dict[str, object]:
-    """What a run leaves: every file's bytes, except the wall-clock fields of log.jsonl, and model.safetensors by
+    """What a run leaves: every file's bytes, except the wall-clock fields of log.jsonl and of the provenance
+    entries (provenance.json, meta.json: when each start happened), and model.safetensors by
     its tensors and metadata (safetensors writes its metadata keys in a random order, so its bytes and the SHA-256
     meta.json holds for it differ from one write to the next)."""
     out: dict[str, object] = {}
@@ -57,7 +58,11 @@ def _folder_snapshot(run: Path) -> dict[str, object]:
         elif path.name == "meta.json" and path.parent.name.startswith("step_"):
             meta = json.loads(path.read_text())
             meta["sha256"].pop("model.safetensors")
+            meta["provenance"].pop("time")
             out[rel] = meta
+        elif path.name == "provenance.json":
+            entries = json.loads(path.read_text())["entries"]
+            out[rel] = [{k: v for k, v in e.items() if k != "time"} for e in entries]
         else:
             out[rel] = path.read_bytes()
     return out
