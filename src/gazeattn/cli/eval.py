@@ -15,15 +15,20 @@ from gazeattn.runs.lock import output_file_lock
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gazeattn eval", description=
-                                "Evaluate a checkpoint on the test split: non-overlapping 24-frame windows, logits "
-                                "averaged per clip, confusion-matrix metrics; test-time gaze is predicted "
+                                "Evaluate a checkpoint on the test split (or its validation clips): non-overlapping "
+                                "24-frame windows, logits averaged per clip, confusion-matrix metrics; test-time "
+                                "gaze is predicted "
                                 "(deterministic argmax by default).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder (its newest good checkpoint)")
     src.add_argument("--checkpoint", help="checkpoint folder or its model.safetensors")
     p.add_argument("--data", help="dataset root (default: the one the run was trained on)")
     p.add_argument("--split", type=int, help="split number (default: the run's)")
-    p.add_argument("--split-dir", help="read test_splitN.txt from this folder")
+    p.add_argument("--split-dir", help="read test_splitN.txt from this folder (with --split-part validation: "
+                   "train_splitN.txt; default: the run's data.split_dir)")
+    p.add_argument("--split-part", choices=("test", "validation"), default="test", help="the clips evaluated: the "
+                   "test split (default), or the validation clips the run held out of its training split (recomputed "
+                   "from its saved data.validation_* config: exactly the clips it never trained on)")
     p.add_argument("--test-gaze", choices=TEST_GAZE, help="the headline mode (default: the variant's own -- argmax, "
                    "expectation for gaze-gumbel, measured for gaze-oracle); sample is the reference's stochastic "
                    "protocol (use --seed), sample-mean averages --samples samples. Every mode and the ablations "
@@ -50,6 +55,20 @@ def main(argv: list[str]) -> int:
         return _evaluate(args)
 
 
+def _entries(args: argparse.Namespace, layout, config, split: int) -> list:
+    """The clips to evaluate: the test split (``--split-dir``'s file, else the layout's own), or the run's validation
+    clips, recomputed from its saved config over its training split (``--split-dir``, else its data.split_dir)."""
+    import dataclasses
+
+    from gazeattn.train.splits import validation_entries
+
+    if args.split_part == "validation":
+        data = dataclasses.replace(config.data, split=split, split_dir=args.split_dir or config.data.split_dir)
+        return validation_entries(layout, data)
+    split_path = Path(args.split_dir) / f"test_split{split}.txt" if args.split_dir else None
+    return layout.read_split(split, "test", split_path)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from gazeattn.data.layout import EgteaLayout
     from gazeattn.runs.checkpoints import load_checkpoint, resolve_checkpoint
@@ -65,11 +84,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     split = args.split or config.data.split
     layout = EgteaLayout(root, config.data.frames_root or None)
-    split_path = Path(args.split_dir) / f"test_split{split}.txt" if args.split_dir else None
-    entries = layout.read_split(split, "test", split_path)
+    try:
+        entries = _entries(args, layout, config, split)
+    except ValueError as err:
+        print(f"gazeattn eval: error: {err}", file=sys.stderr)
+        return 2
     if ckpt.model.config.num_classes <= max(e.action for e in entries):
-        print(f"gazeattn eval: error: the test split has labels up to {max(e.action for e in entries) + 1} but the "
-              f"model has {ckpt.model.config.num_classes} classes", file=sys.stderr)
+        print(f"gazeattn eval: error: the {args.split_part} clips have labels up to "
+              f"{max(e.action for e in entries) + 1} but the model has {ckpt.model.config.num_classes} classes",
+              file=sys.stderr)
         return 2
     device = pick_device(args.device)
     model = ckpt.model.to(device)
@@ -81,6 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     result["checkpoint"] = str(ckpt.path)
     result["step"] = ckpt.meta.get("step")
     result["variant"] = config.run.model
+    result["part"] = args.split_part
     if args.out:
         from gazeattn.utils.provenance import provenance
 
@@ -91,8 +115,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
         print(json.dumps(shown, indent=2))
     else:
-        print(f"{config.run.model} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} clips, "
-              f"{result['n_windows']} windows, test gaze {result['test_gaze']}")
+        print(f"{config.run.model} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} {args.split_part} "
+              f"clips, {result['n_windows']} windows, test gaze {result['test_gaze']}")
         print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
               f"{result['overall_accuracy']:.2f} %")
         if len(result["by_test_gaze"]) > 1:

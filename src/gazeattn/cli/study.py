@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes sharing the cores "
                    "(default 1; 2 on a 2-core machine trains ~30 %% more runs per hour)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--select-on", choices=("validation",), help="after the report, name per world and model variant "
+                   "the cell with the best mean class accuracy on the validation clips (cells with "
+                   "data.validation_fraction > 0; the choice of a learning rate × steps tuning grid)")
     return p
 
 
@@ -76,6 +79,8 @@ def main(argv: list[str]) -> int:
             if c["metric"] == "mean_class_accuracy"]
     if said:
         print("\n" + "\n".join(said))
+    if args.select_on:
+        _print_selection(report, args.select_on)
     print(f"\n{len(report.get('runs', []))} of {report.get('grid_size', 0)} runs finished "
           f"({result.seconds:.0f} s this time); report: {result.md_path} and {result.json_path}")
     failed = report.get("failed", [])
@@ -84,6 +89,16 @@ def main(argv: list[str]) -> int:
               f"{', '.join(failed)} (their failed.json says why; delete it to retry the run)", file=sys.stderr)
         return 3
     return 0
+
+
+def _print_selection(report, select_on: str) -> None:
+    from gazeattn.study.selection import SELECT_ON, best_cells, selection_line
+
+    rows = best_cells(report.get("aggregates", {}), SELECT_ON[select_on])
+    if not rows:
+        print(f"\nno cell has {select_on} metrics: set data.validation_fraction > 0 in the spec (study.set)")
+        return
+    print(f"\nselected on the {select_on} clips:\n" + "\n".join(f"- {selection_line(r)}" for r in rows))
 
 
 def _print_plan(spec, plan) -> None:

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-clip", choices=BAD_CLIP_POLICIES, help="unreadable clips: stop before training (error) "
                    "or leave them out and report them (skip)")
     p.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
-    p.add_argument("--eval", action="store_true", help="evaluate on the test split at the end")
+    p.add_argument("--eval", action="store_true", help="evaluate at the end, on the clips of run.eval_on (the "
+                   "validation clips when data.validation_fraction > 0, else the test split)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> int:
         print(f"gazeattn train: error: {err}", file=sys.stderr)
         return 2
     print(f"trained {result.step} steps in {result.seconds:.1f} s; checkpoint {result.checkpoint}")
-    if result.eval is not None:
-        print(f"test: mean class accuracy {result.eval['mean_class_accuracy']:.2f} %, "
-              f"overall accuracy {result.eval['overall_accuracy']:.2f} % on {result.eval['n_clips']} clips")
+    for part, evaluation in (result.eval or {}).items():
+        print(f"{part}: mean class accuracy {evaluation['mean_class_accuracy']:.2f} %, "
+              f"overall accuracy {evaluation['overall_accuracy']:.2f} % on {evaluation['n_clips']} clips")
     return 0

@@ -55,19 +55,39 @@ def budget_count(fraction: float, n: int) -> int:
     return min(n, max(0, math.floor(fraction * n + 0.5)))
 
 
-def _rank_key(seed: int, name: str) -> tuple[bytes, str]:
-    return hashlib.sha256(f"{seed}:{name}".encode("utf-8")).digest(), name
+def rank_key(key: str, name: str) -> tuple[bytes, str]:
+    """The rank of a unit ``name`` under ``key`` (a seed, written as text): the SHA-256 of ``"{key}:{name}"``, ties
+    (never seen in practice) going to the name."""
+    return hashlib.sha256(f"{key}:{name}".encode("utf-8")).digest(), name
+
+
+@dataclass(frozen=True)
+class SeededChoice:
+    """The clips (names) of the ``k`` units of smallest :func:`rank_key` out of ``n_units``, over ``n_clips``."""
+
+    clips: frozenset[str]
+    n_clips: int
+    k: int
+    n_units: int
+
+
+def seeded_choice(clips: Iterable[ClipName], *, fraction: float, unit: str, key: str) -> SeededChoice:
+    """The ``budget_count(fraction, n)`` units (distinct clip names, or sessions with all their clips) of smallest
+    rank under ``key``: a pure function of (key, the set of clips, fraction, unit); duplicates count once. Shared by
+    the gaze budget and the validation split (:mod:`gazeattn.data.validation_split`)."""
+    session_of = {c.name: c.session for c in clips}
+    units = sorted(set(session_of.values())) if unit == "sessions" else sorted(session_of)
+    k = budget_count(fraction, len(units))
+    chosen = set(sorted(units, key=lambda name: rank_key(key, name))[:k])
+    picked = frozenset(name for name, session in session_of.items()
+                       if (session if unit == "sessions" else name) in chosen)
+    return SeededChoice(clips=picked, n_clips=len(session_of), k=k, n_units=len(units))
 
 
 def gaze_budget(clips: Iterable[ClipName], *, fraction: float, unit: str = "clips", seed: int = 0) -> GazeBudget:
     """The clips that keep their measured gaze (see the module docstring); duplicates in ``clips`` count once."""
     if unit not in BUDGET_UNITS:
         raise ValueError(f"gaze budget unit must be one of {BUDGET_UNITS}, got {unit!r}")
-    session_of = {c.name: c.session for c in clips}
-    units = sorted(set(session_of.values())) if unit == "sessions" else sorted(session_of)
-    k = budget_count(fraction, len(units))
-    chosen = set(sorted(units, key=lambda name: _rank_key(seed, name))[:k])
-    kept = frozenset(name for name, session in session_of.items()
-                     if (session if unit == "sessions" else name) in chosen)
-    return GazeBudget(kept=kept, n_clips=len(session_of), kept_units=k, n_units=len(units), fraction=fraction,
-                      unit=unit, seed=seed)
+    choice = seeded_choice(clips, fraction=fraction, unit=unit, key=str(seed))
+    return GazeBudget(kept=choice.clips, n_clips=choice.n_clips, kept_units=choice.k, n_units=choice.n_units,
+                      fraction=fraction, unit=unit, seed=seed)

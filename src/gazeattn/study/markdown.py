@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gazeattn.study.metrics import ABLATIONS, STATISTICS, _num
+from gazeattn.study.selection import selection_line
 
 def _pm(summary: Mapping[str, Any] | None, digits: int = 1) -> str:
     """``56.8 ± 7.2`` (mean ± 95 % half-width), ``56.8 (1 seed)``, or ``–``."""
@@ -56,6 +57,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines += _world_section(report, world)
     if report.get("plots_note"):
         lines += [report["plots_note"], ""]
+    lines += _selection_section(report)
     lines += _origins_section(report)
     lines += _runs_section(report)
     lines += ["", "## How", "", STATISTICS, "", "Command:", "", "```sh", report["command_text"], "```", "",
@@ -155,6 +157,17 @@ def _origins_section(report: Mapping[str, Any]) -> list[str]:
                      "them like for like):")
         lines += [f"- `{_md(v)}`: {_keys(keys)}" for v, keys in code.items()]
     return lines + [""]
+
+
+def _selection_section(report: Mapping[str, Any]) -> list[str]:
+    """Per world and variant, the cell best on the validation clips (:mod:`gazeattn.study.selection`), if any."""
+    rows = report.get("selection") or []
+    if not rows:
+        return []
+    return ["## Selected on the validation clips", "",
+            "Per world and model variant, the cell with the best mean class accuracy on the clips held out of "
+            "training (`data.validation_fraction`); the test split took no part in the choice.", "",
+            *[f"- {_md(selection_line(r))}" for r in rows], ""]
 
 
 def _runs_section(report: Mapping[str, Any]) -> list[str]:

@@ -7,7 +7,10 @@ Metrics of a run (flat keys): ``mean_class_accuracy``, ``overall_accuracy`` (per
 attended cell) on a synthetic world,
 ``test_gaze.<mode>.mean_class_accuracy`` / ``.overall_accuracy`` for every test-time gaze mode the evaluation
 computed (the primary first; the ablations ``shuffled``, ``uniform``, ``measured``), and from the training log
-``train.attn_z_sensitivity``, ``train.decision_z_sensitivity``, ``train.grad_ratio``.
+``train.attn_z_sensitivity``, ``train.decision_z_sensitivity``, ``train.grad_ratio``. A run that held out validation
+clips (``data.validation_fraction`` > 0) also has every evaluation metric of those clips under ``validation.``
+(``validation.mean_class_accuracy``, ``validation.test_gaze.shuffled.overall_accuracy``, ...): what a tuning grid
+selects each cell's setting on, the test split kept for the final numbers.
 """
 
 from __future__ import annotations
@@ -44,7 +47,15 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(float(value)) else None
 
 def run_metrics(evaluation: Mapping[str, Any]) -> dict[str, float | None]:
-    """The flat metrics of one evaluation (see the module docstring)."""
+    """The flat metrics of one evaluation (see the module docstring), with its ``validation`` evaluation's under
+    ``validation.`` when it has one."""
+    metrics = _evaluation_metrics(evaluation)
+    held = evaluation.get("validation")
+    if isinstance(held, Mapping):
+        metrics.update({f"validation.{k}": v for k, v in _evaluation_metrics(held).items()})
+    return metrics
+
+def _evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float | None]:
     metrics = {k: _num(evaluation.get(k)) for k in HEADLINE}
     gaze = evaluation.get("gaze")
     if isinstance(gaze, str):
@@ -93,7 +104,10 @@ def training_diagnostics(run_dir: str | Path) -> dict[str, float | None]:
     return out
 
 def metric_label(key: str) -> str:
-    """``test_gaze.shuffled.mean_class_accuracy`` → ``mean class accuracy with z shuffled across clips``."""
+    """``test_gaze.shuffled.mean_class_accuracy`` → ``mean class accuracy with z shuffled across clips``;
+    ``validation.<key>`` → the label of ``<key>`` followed by ``on the validation clips``."""
+    if key.startswith("validation."):
+        return f"{metric_label(key.removeprefix('validation.'))} on the validation clips"
     base = {"mean_class_accuracy": "mean class accuracy", "overall_accuracy": "overall accuracy",
             "gaze.cell_accuracy": "gaze cell accuracy", "gaze.aae_deg": "gaze AAE", "gaze.auc": "gaze AUC",
             "gaze.f1": "gaze F1", "gaze_truth.predicted_cell_accuracy": "predicted gaze on the attended cell",

@@ -3,7 +3,8 @@
 :func:`collect_runs` reads every finished run of the grid (``eval.json`` whose record matches the spec);
 :func:`summarize_study` is a pure function of the spec and those run records; :func:`write_study_report` writes
 
-    OUT/study.json        spec, command, machine, per-run results, aggregates, comparisons (with their sentences)
+    OUT/study.json        spec, command, machine, per-run results, aggregates, comparisons (with their sentences),
+                          the selection (per world and variant, the cell best on the validation clips, if any)
     OUT/study.md          a table per world, the comparisons' sentences, the runs, the command and the machine
     OUT/plots/<world>.png mean class accuracy per cell: mean and 95 % CI, each seed a dot (needs matplotlib)
 
@@ -21,6 +22,7 @@ from gazeattn.runs.provenance import read_provenance, run_code_versions, run_fin
 from gazeattn.study.markdown import markdown, plot_world
 from gazeattn.study.metrics import (
     ABLATIONS, COMPARED, HEADLINE, MODE_WORDS, STATISTICS, _unit, metric_label, run_metrics, training_diagnostics)
+from gazeattn.study.selection import best_cells
 from gazeattn.study.spec import StudySpec
 from gazeattn.study.stats import Summary, paired, sentence, summarize
 from gazeattn.utils.atomic import write_text_atomic
@@ -216,7 +218,8 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
         "machine_text": _machine_text(machine), "torch": machine.get("torch"), "wall_seconds": result.seconds,
         "grid_size": len(spec.grid()), "done": dict(result.done),
         "origins": origins(records), "runs": records, "missing": missing, "failed": failed, "aggregates": aggregates,
-        "comparisons": comparisons, "statistics": STATISTICS, "plots": plots, "plots_note": note}
+        "comparisons": comparisons, "selection": best_cells(aggregates), "statistics": STATISTICS, "plots": plots,
+        "plots_note": note}
     result.report = report
     result.json_path = write_text_atomic(out / "study.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     result.md_path = write_text_atomic(out / "study.md", markdown(report))

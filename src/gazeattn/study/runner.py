@@ -36,8 +36,9 @@ __all__ = ["StudyResult", "run_study", "evaluate_run", "machine_info"]
 
 
 def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", workers: int | None = None,
-                 batch: int | None = None, progress: bool = False) -> dict[str, Any]:
-    """Evaluate a run folder's newest checkpoint on its test split, as training's own end-of-run evaluation does.
+                 batch: int | None = None, progress: bool = False, part: str = "test") -> dict[str, Any]:
+    """Evaluate a run folder's newest checkpoint on its test split (``part`` "validation": on the clips it held
+    out of its training split, :mod:`gazeattn.train.splits`), as training's own evaluation does.
 
     ``config`` (a TrainConfig; default: the one saved in the checkpoint) gives the dataset, split, clip settings,
     seed (for the ``shuffled`` and ``sample`` test-gaze modes) and batch; ``workers``/``batch`` override it.
@@ -47,6 +48,7 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
     from gazeattn.train import distributed
     from gazeattn.train.config import from_dict
     from gazeattn.train.evaluate import evaluate
+    from gazeattn.train.splits import read_run_splits
 
     run_dir = Path(run_dir)
     loaded = load_latest(run_dir, with_state=False)
@@ -56,8 +58,9 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
         config = from_dict(loaded.meta["config"])
     data = config.data
     layout = EgteaLayout(data.root, data.frames_root or None)
-    split_path = Path(data.split_dir) / f"test_split{data.split}.txt" if data.split_dir else None
-    entries = layout.read_split(data.split, "test", split_path)
+    entries = read_run_splits(layout, data, test=part == "test").part(part)
+    if part == "validation" and not entries:
+        raise DataError(run_dir, "holds out no validation clips to evaluate (data.validation_fraction = 0)")
     device = distributed.pick_device(config.run.device)
     model = loaded.model.to(device)
     return evaluate(model, layout, entries, config.clip_config(), variant=config.run.model,
@@ -157,6 +160,8 @@ def _execute_run(folder: Path, status: str, config, record: dict[str, Any], *, t
         write_text_atomic(folder / CELL_FILE, json.dumps(record, indent=2) + "\n")
     t_eval = time.perf_counter()
     result = evaluate_run(folder, config=config)
+    if config.data.validation_fraction > 0:  # the held-out clips: what a tuning grid selects on
+        result["validation"] = evaluate_run(folder, config=config, part="validation")
     result["provenance"] = provenance()  # evaluation's floats are this process's
     result["eval_seconds"] = time.perf_counter() - t_eval
     result["train_seconds"] = train_seconds(folder)
@@ -178,8 +183,10 @@ def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: C
             result.failed.append(run.key)
             emit(f"{run.key}: training stopped on a non-finite loss; left out ({run.run_dir / FAILED_FILE})")
         else:
+            held = evaluation.get("validation")
+            also = f"; validation {held['mean_class_accuracy']:.2f} % on {held['n_clips']} clips" if held else ""
             emit(f"{run.key}: {did}; mean class accuracy {evaluation['mean_class_accuracy']:.2f} %, overall "
-                 f"{evaluation['overall_accuracy']:.2f} % on {evaluation['n_clips']} test clips")
+                 f"{evaluation['overall_accuracy']:.2f} % on {evaluation['n_clips']} test clips{also}")
         if bar is not None:
             bar.update(1)
 

@@ -6,7 +6,8 @@ per trained step of ``data_wait_s``, ``loss``, ``ce``, ``kl``, ``grad_norm`` and
 objective and the estimator (``eps``, ``flip_rate``, ``attn_z_sensitivity``, ``grad_ratio``, ...; a statistic
 that only some steps report, as the diagnostics of the logged steps, is the mean over those steps), and
 ``steps_without_clips`` when some steps of the window had no readable clip (a window of only such steps has no
-loss or accuracy). An evaluation record holds ``kind`` "eval", ``step`` and the evaluation's summary.
+loss or accuracy). An evaluation record holds ``kind`` "eval", ``step``, ``split`` (the clips evaluated: "test", or
+"validation" for the clips held out of training) and the evaluation's summary.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ class MetricsWindow:
         return record
 
 
-def eval_record(step: int, result: dict[str, Any]) -> dict[str, Any]:
-    """The log record of an evaluation at ``step``: its headline numbers and its gaze metrics."""
-    out: dict[str, Any] = {"kind": "eval", "step": step}
+def eval_record(step: int, result: dict[str, Any], *, split: str = "test") -> dict[str, Any]:
+    """The log record of an evaluation at ``step`` on ``split`` (the part evaluated): its headline numbers and its
+    gaze metrics."""
+    out: dict[str, Any] = {"kind": "eval", "step": step, "split": split}
     out.update({k: result[k] for k in ("mean_class_accuracy", "overall_accuracy", "n_clips")})
     if result.get("gaze"):
         out["gaze"] = result["gaze"]
@@ -105,9 +107,10 @@ class RunLog:
         except OSError as err:
             raise output_error(self.path, err, note=_last_good(last_checkpoint)) from err
         if self.board is not None:
+            group = record["kind"] if record.get("split", "test") == "test" else f"{record['kind']}_{record['split']}"
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "world"):
-                    self.board.add_scalar(f"{record['kind']}/{key}", value, record["step"])
+                    self.board.add_scalar(f"{group}/{key}", value, record["step"])
             self.board.flush()
 
 

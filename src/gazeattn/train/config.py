@@ -27,6 +27,7 @@ from typing import Any
 from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipConfig
 from gazeattn.data.gaze_budget import BUDGET_UNITS
 from gazeattn.data.targets import GazeTargetConfig
+from gazeattn.data.validation_split import MAX_VALIDATION_FRACTION, VALIDATION_UNITS
 from gazeattn.estimators.direct import MODES
 from gazeattn.inference.forward import TEST_GAZE
 from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, ModelChoices
@@ -37,6 +38,7 @@ PRESETS = ("cpu", "reference")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("step", "cosine")
 EPS_SCHEDULES = ("reference", "constant", "exponential")  # see gazeattn.train.schedules
+EVAL_ON = ("auto", "test", "validation", "both")  # see TrainConfig.eval_parts
 
 
 def _check_allowed(section: str, config: Any, allowed: dict[str, tuple[str, ...]]) -> None:
@@ -51,7 +53,16 @@ class DataConfig:
     is kept on ``gaze_fraction`` of the training clips (or of their sessions, ``gaze_budget_unit``), chosen by
     ``gaze_budget_seed`` (-1: ``run.seed``, so each seed of a study draws its own clips); the other training clips
     are read as if their session had no gaze file. 1.0 keeps every clip (the files as they are); the test split
-    is never touched."""
+    is never touched.
+
+    The validation split (:mod:`gazeattn.data.validation_split`): ``validation_fraction`` of the training split's
+    clips (``validation_unit`` "clips"), or of its sessions with all their clips ("sessions"), are held out of
+    training, chosen by ``validation_seed``, a fixed seed (not run.seed) so that every cell and seed of a study
+    trained on one dataset holds out the same clips. "clips" is the default because the test splits are drawn by
+    clip too (EGTEA's split 1 has clips of all its 65 test sessions in training; the synthetic worlds split by
+    clip), so a validation drawn by clip stands for the test split; "sessions" asks the harder question of unseen
+    recordings. 0.0 holds out nothing (training as before). The gaze budget is then drawn from the clips trained
+    on."""
 
     root: str = ""
     split: int = 1
@@ -63,13 +74,22 @@ class DataConfig:
     gaze_fraction: float = 1.0  # share of the training clips (or sessions) that keep their measured gaze
     gaze_budget_unit: str = "clips"  # one of BUDGET_UNITS: "clips", or "sessions" (whole recordings kept or lost)
     gaze_budget_seed: int = -1  # -1: run.seed
+    validation_fraction: float = 0.0  # share of the training clips (or sessions) held out, in [0, 0.5]
+    validation_unit: str = "clips"  # one of VALIDATION_UNITS: "clips", or "sessions" (no recording on both sides)
+    validation_seed: int = 0  # fixed, not run.seed: the same validation clips for every cell and seed
 
     def __post_init__(self) -> None:
-        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS})
+        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS,
+                                      "validation_unit": VALIDATION_UNITS})
         if not 0.0 <= self.gaze_fraction <= 1.0:  # NaN fails too
             raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")
         if self.gaze_budget_seed < -1:
             raise ValueError(f"data.gaze_budget_seed must be >= 0 (or -1: run.seed), got {self.gaze_budget_seed}")
+        if not 0.0 <= self.validation_fraction <= MAX_VALIDATION_FRACTION:
+            raise ValueError(f"data.validation_fraction must be in [0, {MAX_VALIDATION_FRACTION}], got "
+                             f"{self.validation_fraction}")
+        if self.validation_seed < 0:
+            raise ValueError(f"data.validation_seed must be >= 0, got {self.validation_seed}")
         if self.workers < -1 or self.prefetch < 0:
             raise ValueError(f"data.workers must be >= -1 (-1: chosen) and data.prefetch >= 0, got {self.workers} "
                              f"and {self.prefetch}")
@@ -154,6 +174,7 @@ class RunConfig:
     seed: int = 0
     log_every: int = 10
     eval_every: int = 0  # 0: only at the end
+    eval_on: str = "auto"  # one of EVAL_ON: the clips training evaluates (TrainConfig.eval_parts)
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     device: str = "auto"  # auto, cpu, cuda
@@ -165,7 +186,7 @@ class RunConfig:
     reuse_memory: bool = True  # keep freed memory for reuse (glibc malloc; same weights, fewer page faults)
 
     def __post_init__(self) -> None:
-        _check_allowed("run", self, {"model": MODELS})
+        _check_allowed("run", self, {"model": MODELS, "eval_on": EVAL_ON})
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
         if self.threads < 0:
@@ -194,6 +215,18 @@ class TrainConfig:
     def gaze_budget_seed(self) -> int:
         """The seed that picks the clips keeping their gaze: data.gaze_budget_seed, or run.seed when it is -1."""
         return self.run.seed if self.data.gaze_budget_seed == -1 else self.data.gaze_budget_seed
+
+    def eval_parts(self) -> tuple[str, ...]:
+        """The parts training's evaluations (``run.eval_every`` and the end of ``train --eval``) run on:
+        ``run.eval_on`` "auto" is the validation clips when the run holds some out (data.validation_fraction > 0),
+        else the test split; "both" is validation, then test. ValueError for "validation" or "both" without a
+        validation split."""
+        on, held_out = self.run.eval_on, self.data.validation_fraction > 0
+        if on in ("validation", "both") and not held_out:
+            raise ValueError(f"run.eval_on = {on!r} needs a validation split: set data.validation_fraction > 0")
+        parts = {"auto": ("validation",) if held_out else ("test",), "test": ("test",),
+                 "validation": ("validation",), "both": ("validation", "test")}
+        return parts[on]
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))

@@ -44,6 +44,7 @@ from gazeattn.train.prefetch import Prefetcher
 from gazeattn.train.sampler import StepBatchSampler
 from gazeattn.train.schedules import learning_rate
 from gazeattn.train.shared_memory import shared_memory_warning
+from gazeattn.train.splits import RunSplits, read_run_splits
 from gazeattn.train.variants import build_estimator, model_config
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class TrainResult:
     run_dir: Path
     step: int
     checkpoint: Path | None
-    eval: dict[str, Any] | None
+    eval: dict[str, dict[str, Any]] | None  # the end-of-run evaluation of each part (TrainConfig.eval_parts)
     seconds: float
 
 
@@ -187,7 +188,7 @@ class Run:
     say: Callable[[str], None]  # print on rank 0, nothing elsewhere
     parallel: Parallelism  # torch threads and DataLoader workers, chosen from the usable cores
     layout: EgteaLayout
-    test_entries: list[SplitEntry]
+    splits: RunSplits  # the clips of each part: train, validation, test
     class_names: list[str]
     model: GazeAttentionModel
     optimizer: torch.optim.Optimizer
@@ -212,15 +213,18 @@ class Run:
         self.last_checkpoint = save_checkpoint(self.run_dir, model=self.model, state=state, meta=self.meta,
                                                step=step, keep=self.config.run.keep_checkpoints) or self.last_checkpoint
 
-    def evaluate_and_log(self, step: int) -> dict[str, Any]:
-        """Evaluate on the test split (every rank takes part) and log the result."""
-        config = self.config
-        result = evaluate(self.model, self.layout, self.test_entries, config.clip_config(), variant=config.run.model,
-                          test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                          workers=self.parallel.workers, prefetch=config.data.prefetch, device=self.device,
-                          dist=self.dist, on_bad_clip=config.data.on_bad_clip, class_names=self.class_names)
-        self.log(eval_record(step, result))
-        return result
+    def evaluate_and_log(self, step: int) -> dict[str, dict[str, Any]]:
+        """Evaluate on each part of ``TrainConfig.eval_parts`` (the validation clips when the run holds some out,
+        else the test split; every rank takes part) and log each result; returns them by part."""
+        config, results = self.config, {}
+        for part in config.eval_parts():
+            results[part] = evaluate(
+                self.model, self.layout, self.splits.part(part), config.clip_config(), variant=config.run.model,
+                test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
+                workers=self.parallel.workers, prefetch=config.data.prefetch, device=self.device, dist=self.dist,
+                on_bad_clip=config.data.on_bad_clip, class_names=self.class_names)
+            self.log(eval_record(step, results[part], split=part))
+        return results
 
 
 def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.device,
@@ -233,11 +237,9 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     if not data.root:
         raise ValueError("no dataset: pass --data ROOT (or data.root in the config)")
     layout = EgteaLayout(data.root, data.frames_root or None)
-    split_dir = Path(data.split_dir) if data.split_dir else None
-    files = {part: split_dir / f"{part}_split{data.split}.txt" if split_dir else None for part in ("train", "test")}
-    train_entries = layout.read_split(data.split, "train", files["train"])
-    test_entries = layout.read_split(data.split, "test", files["test"])
-    num_classes = layout.n_actions(train_entries, test_entries)
+    splits = read_run_splits(layout, data)  # the validation clips leave the training clips here
+    config.eval_parts()  # run.eval_on = "validation" without a validation split: refused before anything is written
+    num_classes = layout.n_actions(splits.training, splits.test)
     names = class_names_of(layout, num_classes)
     existing = list_checkpoints(run_dir)
     if existing and not resume:
@@ -259,14 +261,16 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
         append_provenance(run_dir, made_by, start_step=start_step)
     say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}")
     parallel = parallelism_of(config)
-    dataset, loader = _train_loader(config, layout, train_entries, run_dir, start_step=start_step, device=device,
+    if splits.held_out is not None:
+        say(splits.held_out.describe())
+    dataset, loader = _train_loader(config, layout, splits.train, run_dir, start_step=start_step, device=device,
                                     dist=dist, workers=parallel.workers, say=say)
     clip = json.loads(json.dumps(dataclasses.asdict(config.clip_config())))
     meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.model,
             "num_classes": num_classes, "provenance": made_by}
     run_log = RunLog(run_dir, enabled=dist.is_main, tensorboard=config.run.tensorboard, say=say)
     return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, parallel=parallel, layout=layout,
-               test_entries=test_entries, class_names=names, model=model, optimizer=optimizer, step_module=step_module,
+               splits=splits, class_names=names, model=model, optimizer=optimizer, step_module=step_module,
                dataset=dataset, loader=loader, start_step=start_step, meta=meta, run_log=run_log,
                last_checkpoint=loaded.path if loaded is not None else None)
 
@@ -319,7 +323,8 @@ def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitE
                   say: Callable[[str], None] = print) -> tuple[EgteaClips, DataLoader]:
     """The training clips (every file checked before the first step) and their loader (``workers`` processes),
     which yields the batches of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`).
-    Under a gaze budget (data.gaze_fraction < 1) only the chosen clips of the split file keep their measured gaze."""
+    ``entries`` are the clips trained on (the training split less the validation clips); under a gaze budget
+    (data.gaze_fraction < 1) only the clips it chooses among them keep their measured gaze."""
     data, clip = config.data, config.clip_config()
     kept = None
     if data.gaze_fraction < 1.0:
