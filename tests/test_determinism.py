@@ -14,18 +14,15 @@ import torch
 from safetensors.torch import load_file
 
 from gazeattn.cli import main
-from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.train.config import MODELS
 from gazeattn.utils.provenance import code_version, float_facts, float_fingerprint, provenance
-from tinyworld import SMALL
+from tinyworld import SMALL, tiny_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("determinism") / "egtea"
-    write_synthetic_egtea(root, SynthConfig(sessions=2, clips_per_session=5, seed=11, width=64, height=48,
-                                            min_frames=24, max_frames=40))
-    return root
+    return tiny_world(tmp_path_factory.mktemp("determinism") / "egtea", seed=11, sessions=2, clips_per_session=5,
+                      max_frames=40)
 
 
 @pytest.fixture
