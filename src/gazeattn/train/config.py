@@ -130,15 +130,23 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """loss = ce·CE + kl·KL(measured gaze ‖ q) + surrogate·(estimator's surrogate)."""
+    """loss = ce·CE(y | x, z̃) + kl·KL(measured gaze ‖ q) + surrogate·(estimator's surrogate).
+
+    ``gaze_dropout`` p: the z̃ the classifier trains on is the clip's z, or with probability p per clip the
+    uniform map (no gaze information: for the glimpse head the pooled feature [GAP ; GAP]); the estimator
+    still scores its candidates at the real maps. 0 (the default) takes no draw and changes no weight; see
+    :func:`gazeattn.train.objective.gaze_dropout`."""
 
     ce: float = 1.0
     kl: float = 1.0
     surrogate: float = 1.0
+    gaze_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(x) for x in (self.ce, self.kl, self.surrogate)):
             raise ValueError(f"loss weights must be finite, got {self}")
+        if not 0.0 <= self.gaze_dropout <= 1.0:  # NaN fails too
+            raise ValueError(f"loss.gaze_dropout must be in [0, 1], got {self.gaze_dropout}")
 
 
 @dataclass(frozen=True)

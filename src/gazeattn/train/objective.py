@@ -6,6 +6,13 @@
   with a one-hot target it is the cross-entropy of the fixation cell (the reference's term).
 - z: the estimator's sample (one-hot, or relaxed for Gumbel-Softmax); the measured gaze for gaze-oracle;
   absent for gaze-aux and i3d.
+- Gaze dropout (``loss.gaze_dropout`` p, default 0): CE is taken at z̃, z with each clip's map replaced with
+  probability p by the uniform map, what "no gaze information" means at test time (the ``uniform`` ablation,
+  :func:`gazeattn.inference.forward.uniform_gaze_map`; for the glimpse head the pooled feature [GAP ; GAP]).
+  The classifier then learns to fall back on the scene when the gaze tells it nothing, while a wrong (shuffled)
+  gaze still points its gazed half at the wrong thing. Only the classifier's z changes: the estimator samples z
+  and scores its candidates at the real maps, so the surrogate and its gradient are those of p = 0 (given the
+  weights). The draws come from a generator derived from the step's (:func:`gaze_dropout`).
 - The estimator's candidate losses are CE(y | x, z) of each candidate map, scored by
   ``model.candidate_losses`` on a detached x5, without autograd, without dropout (the candidates must be
   comparable) and in float32 with autocast off (under bf16 autocast the 25–147 candidates of a slot tie). The
@@ -36,6 +43,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
+from gazeattn.inference.forward import uniform_gaze_map
 from gazeattn.train.config import LossConfig
 
 
@@ -55,6 +63,27 @@ def measured_gaze_map(batch: dict[str, Tensor]) -> Tensor:
     mask = batch["gaze_mask"].bool()
     uniform = torch.full_like(target, 1.0 / target[0, 0].numel())
     return torch.where(mask[..., None, None], target, uniform)
+
+
+GAZE_DROPOUT_SALT = 0xD209  # the gaze dropout's draws: a stream of their own, beside the estimator's noise
+
+
+def gaze_dropout(z: Tensor, p: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """(z̃, dropped): z (B, T', H', W') with each clip's map replaced, with probability ``p``, by the uniform map.
+
+    ``dropped`` (B,) bool says which clips were replaced (None when p = 0). p = 0 returns z itself and draws
+    nothing. The B uniform draws come from a CPU generator seeded from ``generator``'s seed (the step's: a pure
+    function of seed, step and rank) xor :data:`GAZE_DROPOUT_SALT`: never the global RNG, and the step
+    generator's own stream (the estimator's noise) is left as it is.
+    """
+    if p <= 0.0:
+        return z, None
+    if generator is None:
+        raise ValueError("gaze dropout needs the step's generator (its draws must not come from the global RNG)")
+    draws = torch.Generator().manual_seed(generator.initial_seed() ^ GAZE_DROPOUT_SALT)
+    dropped = torch.rand(z.shape[0], generator=draws) < p  # (B,); always True at p = 1 (rand < 1)
+    dropped = dropped.to(z.device)
+    return torch.where(dropped[:, None, None, None], uniform_gaze_map(z), z), dropped
 
 
 def candidate_loss_fn(model, x5: Tensor, labels: Tensor):
@@ -97,6 +126,25 @@ class GazeObjective:
     weights: LossConfig
     diagnostics: bool = True
 
+    def _gaze_terms(self, model, x4: Tensor, x5: Tensor, batch: dict[str, Tensor], step: int,
+                    generator: torch.Generator | None, stats: dict[str, float]):
+        """(gaze logits, KL, z, surrogate): the gaze head's terms and the z it samples (the measured gaze for
+        gaze-oracle); (None, 0, None, 0) without a gaze head, z None without an estimator. Adds the
+        estimator's statistics to ``stats``."""
+        zero = x5.new_zeros(())
+        if model.gaze_head is None:
+            return None, zero, None, zero
+        logits = model.gaze_logits(x4)  # (B, T', H', W')
+        kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"])
+        if self.variant == "gaze-oracle":
+            return logits, kl, measured_gaze_map(batch).to(x5.dtype), zero
+        if self.estimator is None:
+            return logits, kl, None, zero
+        loss_fn = candidate_loss_fn(model, x5, batch["label"]) if self.estimator.needs_loss_fn else None
+        out = self.estimator.surrogate(logits.float(), loss_fn, step, generator)
+        stats.update({k: v for k, v in out.stats.items() if isinstance(v, (int, float))})
+        return logits, kl, out.z.to(x5.dtype), out.surrogate
+
     def __call__(self, model, batch: dict[str, Tensor], step: int, generator: torch.Generator | None, *,
                  diagnose: bool | None = None) -> dict[str, Any]:
         """The loss terms of ``batch``; ``diagnose`` (default ``self.diagnostics``) adds the diagnostics."""
@@ -108,25 +156,17 @@ class GazeObjective:
         x4, x5 = model.backbone(rgb, flow)
         terms: dict[str, Any] = {"stats": {"kl_target_share": float(batch["gaze_mask"].float().mean())}}
         stats = terms["stats"]
-        zero = x5.new_zeros(())
-        kl = surrogate = zero
-        z = logits = None
+        w = self.weights
         attends = model.config.attention != "none"
-        if model.gaze_head is not None:
-            logits = model.gaze_logits(x4)  # (B, T', H', W')
-            kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"])
+        logits, kl, z, surrogate = self._gaze_terms(model, x4, x5, batch, step, generator, stats)
+        if logits is not None:
             terms["gaze_logits"] = logits
-            if self.variant == "gaze-oracle":
-                z = measured_gaze_map(batch).to(x5.dtype)
-            elif self.estimator is not None:
-                loss_fn = candidate_loss_fn(model, x5, labels) if self.estimator.needs_loss_fn else None
-                out = self.estimator.surrogate(logits.float(), loss_fn, step, generator)
-                z = out.z.to(x5.dtype)
-                surrogate = out.surrogate
-                stats.update({k: v for k, v in out.stats.items() if isinstance(v, (int, float))})
+        if z is not None and attends:
+            z, dropped = gaze_dropout(z, w.gaze_dropout, generator)
+            if dropped is not None:
+                stats["gaze_dropped"] = float(dropped.float().mean())
         class_logits = model.classify(z if attends else None, x5)
         ce = F.cross_entropy(class_logits.float(), labels)
-        w = self.weights
         estimator_part = w.ce * ce + w.surrogate * surrogate
         if diagnose and logits is not None and torch.is_grad_enabled():
             if attends:
