@@ -82,7 +82,6 @@ def main(argv: list[str]) -> int:
         parser.error("--steps and --jobs must be >= 1 and --seeds non-empty")
     cells = tuple(dict.fromkeys(args.cells))
 
-    from gazeattn.inference import load_predictor
     from gazeattn.study.report import markdown
     from gazeattn.study.runner import run_study
 
@@ -101,32 +100,40 @@ def main(argv: list[str]) -> int:
     print(format_report(check_dataset(first, split=1)))
 
     print("[2/3] gaze overlays")
-    layout = EgteaLayout(first)
-    entry = layout.read_split(1, "test")[0]
-    overlays: dict[str, Path] = {}
-    logs: dict[str, list[dict]] = {}
-    for name in cells:
-        model = CELLS[name]
-        run = study_dir / "runs" / "demo" / name / f"s{spec.seeds[0]}"
-        logs[name] = _read_log(run)
-        if model != "i3d" and (run / "checkpoints").is_dir():
-            prediction = load_predictor(run).predict(layout.resolve(entry.clip).video, top=5)
-            caption = f"{name} (seed {spec.seeds[0]}) on {entry.clip.name}"
-            overlays[caption] = write_overlay(prediction, out / "overlays" / f"{name}.png", title=caption,
-                                              truth=entry.action)
-    from gazeattn.train.config import preset
-
-    data_view = EgteaClips(layout, layout.read_split(1, "train")[:4], preset("cpu").clip_config(), train=True)
-    names = layout.actions.names if layout.actions is not None else None
-    overlays["measured gaze (red cross) and its target cell (green), training clips"] = save_png(
-        out / "overlays" / "measured_gaze.png", measured_gaze_sheet(data_view, list(range(len(data_view))),
-                                                                    class_names=names))
+    overlays, logs = _pictures(out, study_dir, spec.seeds[0], cells, first)
 
     print("[3/3] report")
     path = write_demo_report(out, markdown(result.report), logs, overlays, command)
     print("\n" + _summary(result.report))
     print(f"\nreport: {path}; study: {study_dir / 'study.md'} (total {time.perf_counter() - t_demo:.0f} s)")
     return 0
+
+
+def _pictures(out: Path, study_dir: Path, seed: int, cells: tuple[str, ...], first: Path
+              ) -> tuple[dict[str, Path], dict[str, list[dict]]]:
+    """The gaze overlays of each gaze cell's ``seed`` run on the first test clip of the world ``first``, a sheet of
+    measured gaze on training clips, and each cell's training log (for the learning curves)."""
+    from gazeattn.inference import load_predictor
+    from gazeattn.train.config import preset
+
+    layout = EgteaLayout(first)
+    entry = layout.read_split(1, "test")[0]
+    overlays: dict[str, Path] = {}
+    logs: dict[str, list[dict]] = {}
+    for name in cells:
+        run = study_dir / "runs" / "demo" / name / f"s{seed}"
+        logs[name] = _read_log(run)
+        if CELLS[name] != "i3d" and (run / "checkpoints").is_dir():
+            prediction = load_predictor(run).predict(layout.resolve(entry.clip).video, top=5)
+            caption = f"{name} (seed {seed}) on {entry.clip.name}"
+            overlays[caption] = write_overlay(prediction, out / "overlays" / f"{name}.png", title=caption,
+                                              truth=entry.action)
+    data_view = EgteaClips(layout, layout.read_split(1, "train")[:4], preset("cpu").clip_config(), train=True)
+    names = layout.actions.names if layout.actions is not None else None
+    overlays["measured gaze (red cross) and its target cell (green), training clips"] = save_png(
+        out / "overlays" / "measured_gaze.png", measured_gaze_sheet(data_view, list(range(len(data_view))),
+                                                                    class_names=names))
+    return overlays, logs
 
 
 def _summary(report: dict) -> str:

@@ -112,6 +112,20 @@ def _comparison(world: str, kind: str, a: str, b: str, metric: str, diff: Summar
             "seeds": seeds, "sentence": text, **extra}
 
 
+def _pair_comparisons(spec: StudySpec, world: str, values: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The paired differences a − b of each of ``spec.pairs`` (both cells finished) in every metric of COMPARED."""
+    out = []
+    for a, b in spec.pairs:
+        if a not in values or b not in values:
+            continue
+        for metric in COMPARED:
+            if metric in values[a] and metric in values[b]:
+                diff, seeds = paired(values[a][metric], values[b][metric])
+                out.append(_comparison(world, "pair", _name(a, spec.cell(a).model), _name(b, spec.cell(b).model),
+                                       metric, diff, seeds, cell=a, other=b))
+    return out
+
+
 def summarize_study(spec: StudySpec, records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
     """(aggregates, comparisons) of the run records (a pure function).
 
@@ -150,15 +164,7 @@ def summarize_study(spec: StudySpec, records: Sequence[Mapping[str, Any]]) -> tu
                         diff, seeds = paired(values[cell.name][metric], values[base][metric])
                         comparisons.append(_comparison(world.name, "baseline", _name(cell.name, cell.model), b_name,
                                                        metric, diff, seeds, cell=cell.name, baseline=base))
-        for a, b in spec.pairs:
-            if a not in values or b not in values:
-                continue
-            for metric in COMPARED:
-                if metric in values[a] and metric in values[b]:
-                    diff, seeds = paired(values[a][metric], values[b][metric])
-                    comparisons.append(_comparison(world.name, "pair", _name(a, spec.cell(a).model),
-                                                   _name(b, spec.cell(b).model), metric, diff, seeds, cell=a,
-                                                   other=b))
+        comparisons += _pair_comparisons(spec, world.name, values)
         for cell in spec.cells:
             agg = per_cell.get(cell.name)
             primary = agg and agg["test_gaze"]
