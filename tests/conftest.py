@@ -1,4 +1,5 @@
-"""Shared test helpers: per-test seeding from the test's name. (Paths to the real data files: realdata.py.)"""
+"""Shared test helpers: per-test seeding from the test's name; the one-node Slurm of the tests marked ``slurm``.
+(Paths to the real data files: realdata.py.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import random
 import numpy as np
 import pytest
 import torch
+
+from slurm_cluster import NoCluster, SlurmCluster, find_cluster
 
 
 def seed_from_name(name: str) -> int:
@@ -34,3 +37,12 @@ def rng(request) -> np.random.Generator:
 def gen(request) -> torch.Generator:
     """A torch.Generator seeded from the test's own name (common random numbers within a test)."""
     return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> SlurmCluster:
+    """The one-node Slurm of `.ci/slurm-cluster start` (tests/slurm_cluster.py); skips, saying why, without one."""
+    try:
+        return find_cluster()
+    except NoCluster as why:
+        pytest.skip(str(why))
