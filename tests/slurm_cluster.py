@@ -1,8 +1,9 @@
 """The real one-node Slurm that `.ci/slurm-cluster start` runs, for the tests marked ``slurm``.
 
 The script keeps its state in ``$GAZEATTN_SLURM_DIR`` (default ``/tmp/gazeattn-slurm``): ``ready`` while the
-cluster is up, ``env`` with the variables the Slurm commands need (``SLURM_CONF=...``), ``skip-reason`` when no
-cluster could be started on this machine. :func:`find_cluster` reads them; the ``slurm_cluster`` fixture
+cluster is up, ``env`` with the variables the Slurm commands need (``SLURM_CONF=...``), ``accounting`` when it runs
+slurmdbd too (``start --accounting``: sacct answers), ``skip-reason`` when no cluster could be started on this
+machine. :func:`find_cluster` reads them; the ``slurm_cluster`` fixture
 (conftest.py) skips with the reason when there is no cluster.
 """
 
@@ -29,6 +30,7 @@ class NoCluster(Exception):
 class SlurmCluster:
     state_dir: Path
     env: dict[str, str]  # os.environ with the cluster's variables (SLURM_CONF): pass it to every Slurm command
+    accounting: bool  # slurmdbd runs: sacct knows every job (submitit reads job states with it)
 
     def command(self, *args: str, cwd: Path | None = None, timeout: float = 30) -> str:
         """Run a Slurm command (sbatch, squeue, scontrol, ...) against this cluster; its stdout."""
@@ -46,8 +48,8 @@ class SlurmCluster:
         return int(done.stdout.strip().split(";")[0])
 
     def state(self, job_id: int) -> str:
-        """The job's state (PENDING, RUNNING, COMPLETED, FAILED, ...), from ``scontrol show job``: it knows a
-        finished job for MinJobAge seconds (120 on this cluster); there is no accounting database (no sacct)."""
+        """The job's state (PENDING, RUNNING, COMPLETED, FAILED, ...), from ``scontrol show job``, which knows a
+        finished job for MinJobAge seconds (120 on this cluster), with or without accounting."""
         fields = dict(word.split("=", 1) for word in
                       self.command("scontrol", "--oneliner", "show", "job", str(job_id)).split() if "=" in word)
         return fields["JobState"]
@@ -74,7 +76,7 @@ def find_cluster() -> SlurmCluster:
         reason = state / "skip-reason"
         raise NoCluster(f"no Slurm cluster here: {reason.read_text().strip()}" if reason.is_file() else NOT_RUNNING)
     variables = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
-    cluster = SlurmCluster(state, {**os.environ, **variables})
+    cluster = SlurmCluster(state, {**os.environ, **variables}, accounting=(state / "accounting").is_file())
     try:
         cluster.command("sinfo", "--noheader", timeout=10)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
