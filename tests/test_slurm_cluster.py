@@ -1,11 +1,10 @@
-"""The one-node Slurm of `.ci/slurm-cluster start` runs jobs, two 1-CPU jobs side by side, sacct knows them (with
---accounting); without a cluster the slurm tests skip and say why."""
+"""The one-node Slurm of `.ci/slurm-cluster start` runs jobs, two 1-CPU jobs side by side; without a cluster the
+slurm tests skip and say why."""
 
 from __future__ import annotations
 
 import re
 import socket
-import time
 
 import pytest
 
@@ -28,23 +27,6 @@ def test_two_one_cpu_jobs_with_memory_run_side_by_side(slurm_cluster, tmp_path):
                                  "--wrap", wrap.format(me=me, other=other), cwd=tmp_path)
             for me, other in (("a", "b"), ("b", "a"))]
     assert [slurm_cluster.wait(job, timeout=90) for job in jobs] == ["COMPLETED", "COMPLETED"]
-
-
-@pytest.mark.slurm
-def test_sacct_knows_a_cancelled_job(slurm_cluster, tmp_path):
-    """What submitit relies on to see that a job ended without a result (the cluster started with --accounting)."""
-    if not slurm_cluster.accounting:
-        pytest.skip("the Slurm cluster runs without accounting: start it with `.ci/slurm-cluster start --accounting`")
-    job = slurm_cluster.submit("--wrap", "sleep 60", "--output=/dev/null", cwd=tmp_path)
-    slurm_cluster.command("scancel", str(job))
-    assert slurm_cluster.wait(job, timeout=60) == "CANCELLED"
-    deadline = time.monotonic() + 30
-    while not (rows := slurm_cluster.command("sacct", "--allocations", "--noheader", "--parsable2",
-                                             "--format=JobID,State", "--jobs", str(job)).splitlines()):
-        assert time.monotonic() < deadline, f"sacct does not know job {job} after 30 s"
-        time.sleep(0.2)  # slurmctld sends job records to slurmdbd in the background
-    job_id, state = rows[0].split("|")
-    assert job_id == str(job) and state.startswith("CANCELLED")  # "CANCELLED by UID"
 
 
 def test_without_a_cluster_the_reason_is_the_skip_message(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gazeattn.study.slurm_settings import EXECUTORS
 from gazeattn.utils.errors import DataError
 
 
@@ -25,6 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes sharing the cores "
                    "(default 1; 2 on a 2-core machine trains ~30 %% more runs per hour)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--status", action="store_true", help="print where each run stands (done / running / queued / "
+                   "failed, with Slurm job ids and logs, or what a run of the study would do) and exit")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="where the runs train: 'local' (this "
+                   "machine, --jobs at a time; default) or 'slurm' (one job array through submitit, this command "
+                   "waits; rerun it to re-attach)")
+    slurm = p.add_argument_group("Slurm (--executor slurm; default: the spec's [executor] table)")
+    slurm.add_argument("--partition", help="sbatch --partition")
+    slurm.add_argument("--account", help="sbatch --account")
+    slurm.add_argument("--time", type=int, metavar="MINUTES", help="time limit per run (a run stopped by it is "
+                       "requeued and resumes; default 240)")
+    slurm.add_argument("--mem-gb", type=float, help="memory per run (default: the cluster's default)")
+    slurm.add_argument("--gpus-per-cell", type=int, help="GPUs per run (default 1; 0 on CPU partitions)")
+    slurm.add_argument("--cpus-per-cell", type=int, help="CPUs per run (default 8)")
+    slurm.add_argument("--array-parallelism", type=int, help="runs of the array running at once (default 64)")
+    slurm.add_argument("--poll-seconds", type=float, help="how often the queue is read while waiting (default 30)")
     p.add_argument("--select-on", choices=("validation",), help="after the report, name per world and model variant "
                    "the cell with the best mean class accuracy on the validation clips (cells with "
                    "data.validation_fraction > 0; the choice of a learning rate × steps tuning grid)")
@@ -58,12 +74,18 @@ def main(argv: list[str]) -> int:
     from gazeattn.study.runner import run_study
 
     try:
+        if args.status:
+            from gazeattn.study.status import format_status, study_status
+
+            print(format_status(*study_status(spec, args.out, only=args.only)))
+            return 0
+        slurm = _slurm_settings(spec, args)
         if args.dry_run:
             plan = plan_study(spec, args.out, only=args.only, workers=args.workers)
             _print_plan(spec, plan)
             return 0
         result = run_study(spec, args.out, only=args.only, workers=args.workers, jobs=args.jobs,
-                           progress=not args.no_progress,
+                           progress=not args.no_progress, slurm=slurm,
                            command=["gazeattn", "study", *argv])
     except KeyboardInterrupt:
         print("\ngazeattn study: interrupted; rerun the same command to continue (finished runs are kept, the "
@@ -85,10 +107,28 @@ def main(argv: list[str]) -> int:
           f"({result.seconds:.0f} s this time); report: {result.md_path} and {result.json_path}")
     failed = report.get("failed", [])
     if failed:
-        print(f"gazeattn study: {len(failed)} run(s) stopped on a non-finite loss and are left out of the statistics: "
+        print(f"gazeattn study: {len(failed)} run(s) failed and are left out of the statistics: "
               f"{', '.join(failed)} (their failed.json says why; delete it to retry the run)", file=sys.stderr)
         return 3
     return 0
+
+
+def _slurm_settings(spec, args):
+    """The SlurmSettings of ``--executor slurm`` (the spec's [executor] table, then the options), else None.
+    ValueError for a bad value; the Slurm options without ``--executor slurm`` are refused."""
+    from gazeattn.study.slurm_settings import SlurmSettings
+
+    given = {"partition": args.partition, "account": args.account, "time": args.time, "mem_gb": args.mem_gb,
+             "gpus_per_cell": args.gpus_per_cell, "cpus_per_cell": args.cpus_per_cell,
+             "array_parallelism": args.array_parallelism, "poll_seconds": args.poll_seconds}
+    if args.executor != "slurm":
+        named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if named:
+            raise ValueError(f"{', '.join(named)} only apply with --executor slurm")
+        return None
+    if args.jobs != 1:
+        raise ValueError("--jobs is for the local executor; with --executor slurm use --array-parallelism")
+    return SlurmSettings.from_table(spec.executor, **given)
 
 
 def _print_selection(report, select_on: str) -> None:

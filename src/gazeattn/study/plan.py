@@ -33,7 +33,7 @@ from gazeattn.runs.checkpoints import list_checkpoints
 from gazeattn.study.spec import CellSpec, StudySpec, WorldSpec
 from gazeattn.utils.errors import DataError
 
-__all__ = ["PlannedRun", "plan_study", "expected_run", "select", "training_finished", "train_seconds",
+__all__ = ["PlannedRun", "plan_study", "run_status", "expected_run", "select", "training_finished", "train_seconds",
            "comparable_config", "world_record", "canonical_record", "canonical_synth", "canonical_config", "PLAN_WORDS", "CELL_FILE",
            "EVAL_FILE", "FAILED_FILE", "STDOUT_FILE"]
 
@@ -218,7 +218,7 @@ def _check_world(world: WorldSpec, seed: int, root: Path) -> None:
                         f"the runs trained on it, or choose another --out (nothing was changed)")
 
 
-def _status(run: Path, config, record: dict[str, Any], out: Path) -> str:
+def run_status(run: Path, config, record: dict[str, Any], out: Path) -> str:
     """What the study does with ``run``; DataError naming the folder when it holds another recipe's run."""
     saved_record = canonical_record(_read_json(run / CELL_FILE))
     saved_config = _read_json(run / "config.json")
@@ -276,5 +276,5 @@ def plan_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), wo
             _check_world(world, seed, world.root(out, seed))
             checked.add((world.name, seed))
         run, root, config, record = expected_run(spec, out, world, cell, seed, workers=workers)
-        plan.append(PlannedRun(world, cell, seed, run, root, config, record, _status(run, config, record, out)))
+        plan.append(PlannedRun(world, cell, seed, run, root, config, record, run_status(run, config, record, out)))
     return plan

@@ -172,16 +172,14 @@ def _execute_run(folder: Path, status: str, config, record: dict[str, Any], *, t
     return did, result
 
 
-def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: Callable[[str], None], bar,
-             result: StudyResult) -> None:
-    """Run ``todo`` one after another, or ``jobs`` at a time in worker processes (each with cores/jobs torch
-    threads, :func:`jobs_threads`), reporting each finished run."""
+def _reporter(result: StudyResult, emit: Callable[[str], None], bar) -> Callable[..., None]:
+    """The function that records and prints each finished run (evaluation None: it failed; failed.json says why)."""
 
     def finished(run: PlannedRun, did: str, evaluation: dict[str, Any] | None) -> None:
         result.done[run.key] = did
         if evaluation is None:
             result.failed.append(run.key)
-            emit(f"{run.key}: training stopped on a non-finite loss; left out ({run.run_dir / FAILED_FILE})")
+            emit(f"{run.key}: {_failure(run.run_dir)}; left out ({run.run_dir / FAILED_FILE})")
         else:
             held = evaluation.get("validation")
             also = f"; validation {held['mean_class_accuracy']:.2f} % on {held['n_clips']} clips" if held else ""
@@ -190,8 +188,29 @@ def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: C
         if bar is not None:
             bar.update(1)
 
+    return finished
+
+
+def _failure(run_dir: Path) -> str:
+    """What a run's failed.json says, in a few words."""
+    try:
+        return str(json.loads((run_dir / FAILED_FILE).read_text(encoding="utf-8"))["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "training stopped on a non-finite loss"
+
+
+def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: Callable[[str], None], bar,
+             result: StudyResult, slurm=None) -> None:
+    """Run ``todo`` one after another, or ``jobs`` at a time in worker processes (each with cores/jobs torch
+    threads, :func:`jobs_threads`), or as Slurm jobs (``slurm``: a SlurmSettings), reporting each finished run."""
+    finished = _reporter(result, emit, bar)
     for run in todo:  # worlds first, in this process (one writer per world folder)
         _ensure_world(run.world, run.seed, run.root, emit)
+    if slurm is not None:
+        from gazeattn.study.slurm_executor import run_on_slurm
+
+        run_on_slurm(todo, result.out, slurm, finished=finished, emit=emit, bar=bar)
+        return
     if jobs <= 1:
         for run in todo:
             if bar is not None:
@@ -219,13 +238,15 @@ def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: C
 def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), workers: int | None = None,
               dry_run: bool = False, progress: bool = True, train_progress: bool | None = None,
               command: Sequence[str] | None = None, say: Callable[[str], None] | None = None,
-              jobs: int = 1) -> StudyResult:
+              jobs: int = 1, slurm=None) -> StudyResult:
     """Run the grid of ``spec`` (or the ``only`` subset, see :func:`select`) into the study folder ``out``, then
     write the report of every finished run of the grid (``study.json``, ``study.md``, ``plots/``).
 
     ``workers``: DataLoader workers of every run (not part of a run's identity). ``jobs``: runs trained at once, in
     worker processes sharing the cores (on 2 cores, 2 jobs with 1 thread and 1 DataLoader worker each train ~30 %
-    more runs per hour than 1 job; a run's numbers can differ in the last bits with torch's thread count). ``dry_run``: plan only (nothing is
+    more runs per hour than 1 job; a run's numbers can differ in the last bits with torch's thread count).
+    ``slurm`` (a :class:`~gazeattn.study.slurm_settings.SlurmSettings`): the runs go to Slurm as one job array and
+    this call waits for them (:mod:`gazeattn.study.slurm_executor`); ``out`` is made absolute for the jobs. ``dry_run``: plan only (nothing is
     written). ``progress``: a bar over the grid; ``train_progress``: nested per-run training bars (default: when
     stderr is a terminal). ``command``: recorded in the report (default ``sys.argv``). ``say``: where lines go.
     Holds ``OUT/.lock`` for the whole call (a second writer gets a DataError naming the holder); a KeyboardInterrupt
@@ -235,7 +256,7 @@ def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), wor
     from gazeattn.study.report import write_study_report
 
     t_start = time.perf_counter()
-    out = Path(out)
+    out = Path(os.path.abspath(out)) if slurm is not None else Path(out)
     emit = say or print
     plan = plan_study(spec, out, only=only, workers=workers)
     result = StudyResult(out, plan)
@@ -254,7 +275,7 @@ def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), wor
             bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="study", unit="run", dynamic_ncols=True)
             emit = say or bar.write
         try:
-            _run_all(todo, jobs=jobs, train_progress=train_progress, emit=emit, bar=bar, result=result)
+            _run_all(todo, jobs=jobs, train_progress=train_progress, emit=emit, bar=bar, result=result, slurm=slurm)
         finally:
             if bar is not None:
                 bar.close()

@@ -22,6 +22,9 @@ lines: the three dataclasses, their checks and the TOML reading that names the f
     model = "gaze-direct"
     set = { "model.attention" = "glimpse" }
 
+    [executor]                          # how `--executor slurm` asks for each run (optional;
+    partition = "gpu"                   #   gazeattn.study.slurm_settings)
+
 A cell's training config is ``preset(study.preset)`` → ``study.set`` → ``world.set`` → ``cell.set`` → the study's
 own keys (``run.model`` = the cell's model, ``run.seed`` = the seed, ``data.root`` = the world), which no ``set``
 may name. Unknown tables and keys are errors naming the file and key; every cell's config is resolved once when
@@ -224,6 +227,7 @@ class StudySpec:
     pairs: tuple[tuple[str, str], ...] = ()
     title: str = ""
     source: str = ""
+    executor: Mapping[str, Any] = field(default_factory=dict)  # the [executor] table (gazeattn.study.slurm_settings)
 
     def __post_init__(self) -> None:
         from gazeattn.train.config import PRESETS
@@ -250,6 +254,10 @@ class StudySpec:
             raise ValueError(f"[study] preset: {self.preset!r} is not one of {', '.join(PRESETS)}")
         object.__setattr__(self, "overrides", _frozen_map(_flatten(self.overrides, "[study] set")))
         _check_overrides(self.overrides, "[study] set")
+        from gazeattn.study.slurm_settings import SlurmSettings
+
+        SlurmSettings.from_table(_table(self.executor, "[executor]"))  # an unknown key or bad value: raise now
+        object.__setattr__(self, "executor", _frozen_map(self.executor))
         for world in self.worlds:  # every override reaches a real key with a valid value: check before any work
             for cell in self.cells:
                 self.config(world, cell, self.seeds[0], root=world.root("OUT", self.seeds[0]))
@@ -337,10 +345,10 @@ def _jsonable(value: Any) -> Any:
 def spec_from_dict(values: Mapping[str, Any], *, base: str | Path | None = None, source: str = "") -> StudySpec:
     """A StudySpec from the parsed TOML (``base``: folder that relative ``data`` paths are relative to).
     ValueError names the table and key."""
-    unknown = sorted(set(values) - {"study", "worlds", "cells"})
+    unknown = sorted(set(values) - {"study", "worlds", "cells", "executor"})
     if unknown:
         raise ValueError(f"unknown table(s) {', '.join(f'[{u}]' for u in unknown)}; known: [study], "
-                         "[worlds.NAME], [cells.NAME]")
+                         "[worlds.NAME], [cells.NAME], [executor]")
     study = _table(values.get("study", {}), "[study]")
     bad = sorted(set(study) - set(STUDY_KEYS))
     if bad:
@@ -385,7 +393,7 @@ def spec_from_dict(values: Mapping[str, Any], *, base: str | Path | None = None,
 
     return StudySpec(seeds=tuple(seeds), worlds=tuple(worlds), cells=tuple(cells), baseline=study.get("baseline"),
                      preset=study.get("preset", "cpu"), overrides=study.get("set", {}), title=study.get("title", ""),
-                     source=source, pairs=study.get("pairs", ()))
+                     source=source, pairs=study.get("pairs", ()), executor=values.get("executor", {}))
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
