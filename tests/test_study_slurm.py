@@ -170,3 +170,30 @@ def test_a_killed_study_command_reattaches_and_submits_nothing_twice(cluster_env
         entries = json.loads((out / "runs" / key / "provenance.json").read_text())["entries"]
         assert [e["start_step"] for e in entries] == [0], key
     assert len(_metrics(out)) == 4
+
+
+def test_the_plain_array_script_runs_each_run_and_the_report_follows(cluster_env, tmp_path):
+    spec = _spec(tmp_path)
+    script = Path(gazeattn.__file__).resolve().parents[2] / "docs" / "slurm" / "study-array.sbatch"
+    dry = subprocess.run([sys.executable, "-m", "gazeattn", "study", str(spec), "--out", str(tmp_path / "out"),
+                          "--dry-run"], env=cluster_env, capture_output=True, text=True, timeout=120)
+    count = dry.stdout.count("--run-index")
+    assert count == 4, dry.stdout
+    env = {**cluster_env, "GAZEATTN": str(Path(sys.executable).with_name("gazeattn"))}
+    done = subprocess.run(["sbatch", "--parsable", f"--array=0-{count - 1}", "--gpus-per-node=0", "--cpus-per-task=1",
+                           "--mem=1G", f"--output={tmp_path}/%A_%a.out", str(script), str(spec),
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 240
+    while subprocess.run(["squeue", "--noheader", f"--jobs={job}"], env=env, capture_output=True,
+                         text=True).stdout.strip():
+        assert time.monotonic() < deadline, f"array job {job} still queued or running after 240 s"
+        time.sleep(0.5)
+    logs = sorted(tmp_path.glob(f"{job}_*.out"))
+    assert len(logs) == 4 and all("mean class accuracy" in log.read_text() for log in logs), \
+        "\n".join(log.read_text() for log in logs)
+    report = subprocess.run([sys.executable, "-m", "gazeattn", "study", str(spec), "--out", str(tmp_path / "out"),
+                             "--report-only", "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0 and "4 of 4 runs finished" in report.stdout, report.stdout + report.stderr
+    assert len(_metrics(tmp_path / "out")) == 4

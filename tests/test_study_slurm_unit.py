@@ -230,3 +230,29 @@ def test_without_submitit_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_submitit)
     with pytest.raises(DataError, match=r"pip install 'gazeattn\[slurm\]'"):
         slurm_executor.import_submitit()
+
+
+def test_run_index_runs_one_run_without_the_study_lock_and_report_only_trains_nothing(tmp_path, capsys):
+    from gazeattn.runs.lock import run_folder_lock
+
+    spec = _spec(tmp_path)
+    text = spec.read_text().replace('"run.steps" = 2', '"run.steps" = 2\n"run.batch" = 4\n"data.workers" = 0\n'
+                                    '"clip.crop" = 48\n"clip.short_side" = 56\n"clip.train_short_side" = [56, 64]\n'
+                                    '"model.tiny_widths" = [4, 8, 8, 12, 16]\n"model.head_channels" = [4, 4]\n'
+                                    '"run.diagnostics" = false').replace(
+        "clips_per_session = 4", "clips_per_session = 4\nwidth = 64\nheight = 48\nmin_frames = 24\nmax_frames = 30")
+    spec.write_text(text)
+    out = tmp_path / "out"
+    with run_folder_lock(out):  # a study command holds the study folder: a run-index task still runs
+        assert main(["study", str(spec), "--out", str(out), "--run-index", "1"]) == 0
+    assert "tiny/b/s0: trained; mean class accuracy" in capsys.readouterr().out
+    assert [p.parent.name for p in sorted(out.glob("runs/*/*/s*/eval.json"))] == ["s0"]
+    assert main(["study", str(spec), "--out", str(out), "--run-index", "1"]) == 0
+    assert "tiny/b/s0: finished earlier; nothing to do" in capsys.readouterr().out
+    assert main(["study", str(spec), "--out", str(out), "--run-index", "4"]) == 2
+    assert "--run-index 4: the study has 4 run(s), indices 0 to 3" in capsys.readouterr().err
+    assert main(["study", str(spec), "--out", str(out), "--run-index", "0", "--executor", "slurm"]) == 2
+    assert main(["study", str(spec), "--out", str(out), "--report-only", "--no-progress"]) == 0
+    assert "1 of 4 runs finished" in capsys.readouterr().out
+    assert len(json.loads((out / "study.json").read_text())["runs"]) == 1
+    assert [p.parent.name for p in sorted(out.glob("runs/*/*/s*/eval.json"))] == ["s0"]  # nothing more trained

@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--status", action="store_true", help="print where each run stands (done / running / queued / "
                    "failed, with Slurm job ids and logs, or what a run of the study would do) and exit")
+    p.add_argument("--run-index", type=int, metavar="I", help="train and evaluate only run I of the plan (in "
+                   "--dry-run's order; e.g. $SLURM_ARRAY_TASK_ID) without the study folder's lock, and write no report "
+                   "(docs/slurm/study-array.sbatch)")
+    p.add_argument("--report-only", action="store_true", help="train nothing; write the report of the finished runs")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="where the runs train: 'local' (this "
                    "machine, --jobs at a time; default) or 'slurm' (one job array through submitit, this command "
                    "waits; rerun it to re-attach)")
@@ -62,6 +66,10 @@ def main(argv: list[str]) -> int:
     if args.workers is not None and args.workers < 0:
         print(f"gazeattn study: error: --workers must be >= 0, got {args.workers}", file=sys.stderr)
         return 2
+    if args.run_index is not None and (args.executor != "local" or args.report_only or args.dry_run or args.status):
+        print("gazeattn study: error: --run-index runs one run here; it goes with none of --executor slurm, "
+              "--report-only, --dry-run, --status", file=sys.stderr)
+        return 2
     if args.quick:
         spec = quick_spec()
     else:
@@ -80,12 +88,17 @@ def main(argv: list[str]) -> int:
             print(format_status(*study_status(spec, args.out, only=args.only)))
             return 0
         slurm = _slurm_settings(spec, args)
+        if args.run_index is not None:
+            from gazeattn.study.one_run import run_one
+
+            _, did = run_one(spec, args.out, args.run_index, only=args.only, workers=args.workers)
+            return 3 if did == "failed" else 0
         if args.dry_run:
             plan = plan_study(spec, args.out, only=args.only, workers=args.workers)
             _print_plan(spec, plan)
             return 0
         result = run_study(spec, args.out, only=args.only, workers=args.workers, jobs=args.jobs,
-                           progress=not args.no_progress, slurm=slurm,
+                           progress=not args.no_progress, slurm=slurm, report_only=args.report_only,
                            command=["gazeattn", "study", *argv])
     except KeyboardInterrupt:
         print("\ngazeattn study: interrupted; rerun the same command to continue (finished runs are kept, the "
@@ -155,8 +168,8 @@ def _print_plan(spec, plan) -> None:
         seeds = f", seeds {', '.join(map(str, cell.seeds))}" if cell.seeds else ""
         print(f"  cell {cell.name}: {cell.describe()}{where}{seeds}")
     width = max((len(r.key) for r in plan), default=0)
-    for run in plan:
+    for index, run in enumerate(plan):
         print(f"{run.key:<{width}}  {run.cell.model:<14}  {run.config.run.steps:>6} steps  "
-              f"{PLAN_WORDS[run.status]:<24}  {run.run_dir}")
+              f"{PLAN_WORDS[run.status]:<24}  {run.run_dir}  (--run-index {index})")
     counts = {s: sum(r.status == s for r in plan) for s in PLAN_WORDS}
     print(", ".join(f"{n} {PLAN_WORDS[s].split(':')[0]}" for s, n in counts.items() if n) or "nothing selected")

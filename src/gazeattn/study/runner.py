@@ -110,9 +110,29 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+@contextlib.contextmanager
+def _world_lock(root: Path):
+    """Wait for, then hold, ``<root>.lock`` beside a synthetic world's folder: array tasks of one seed (``study
+    --run-index``) that all find the world missing write it once, one after another finding it written."""
+    import fcntl
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _ensure_world(world: WorldSpec, seed: int, root: Path, say: Callable[[str], None]) -> None:
     if not world.synthetic:
         return
+    with _world_lock(root):
+        _write_world_if_missing(world, seed, root, say)
+
+
+def _write_world_if_missing(world: WorldSpec, seed: int, root: Path, say: Callable[[str], None]) -> None:
     from gazeattn.synth import TRUTH_NAME, write_synthetic_egtea
 
     _check_world(world, seed, root)
@@ -238,7 +258,7 @@ def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: C
 def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), workers: int | None = None,
               dry_run: bool = False, progress: bool = True, train_progress: bool | None = None,
               command: Sequence[str] | None = None, say: Callable[[str], None] | None = None,
-              jobs: int = 1, slurm=None) -> StudyResult:
+              jobs: int = 1, slurm=None, report_only: bool = False) -> StudyResult:
     """Run the grid of ``spec`` (or the ``only`` subset, see :func:`select`) into the study folder ``out``, then
     write the report of every finished run of the grid (``study.json``, ``study.md``, ``plots/``).
 
@@ -246,7 +266,8 @@ def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), wor
     worker processes sharing the cores (on 2 cores, 2 jobs with 1 thread and 1 DataLoader worker each train ~30 %
     more runs per hour than 1 job; a run's numbers can differ in the last bits with torch's thread count).
     ``slurm`` (a :class:`~gazeattn.study.slurm_settings.SlurmSettings`): the runs go to Slurm as one job array and
-    this call waits for them (:mod:`gazeattn.study.slurm_executor`); ``out`` is made absolute for the jobs. ``dry_run``: plan only (nothing is
+    this call waits for them (:mod:`gazeattn.study.slurm_executor`); ``out`` is made absolute for the jobs.
+    ``report_only``: train nothing; write the report of the runs that have finished. ``dry_run``: plan only (nothing is
     written). ``progress``: a bar over the grid; ``train_progress``: nested per-run training bars (default: when
     stderr is a terminal). ``command``: recorded in the report (default ``sys.argv``). ``say``: where lines go.
     Holds ``OUT/.lock`` for the whole call (a second writer gets a DataError naming the holder); a KeyboardInterrupt
@@ -267,7 +288,7 @@ def run_study(spec: StudySpec, out: str | Path, *, only: Sequence[str] = (), wor
     with run_folder_lock(out):
         plan = plan_study(spec, out, only=only, workers=workers)  # again, now that no one else writes here
         result.plan = plan
-        todo = [r for r in plan if r.status in ("train", "resume", "evaluate")]
+        todo = [] if report_only else [r for r in plan if r.status in ("train", "resume", "evaluate")]
         bar = None
         if progress and todo:
             from tqdm import tqdm
