@@ -58,6 +58,9 @@ def test_gaze_kl_is_the_forward_kl_averaged_over_measured_slots():
     changed[0, 1] += 5.0  # a slot without a measured target does not count
     assert float(gaze_kl(changed, p, mask)) == pytest.approx(float(expected), rel=1e-6)
     assert float(gaze_kl(logits, p, torch.zeros_like(mask))) == 0.0
+    # "all": the same sum over the 3 valid slots, divided by all 6 slots of the batch
+    assert float(gaze_kl(logits, p, mask, "all")) == pytest.approx(float(forward[mask].sum()) / 6, rel=1e-6)
+    assert float(gaze_kl(logits, p, torch.zeros_like(mask), "all")) == 0.0
 
 
 # --------------------------------------------------------------------------- where the surrogate's gradient goes

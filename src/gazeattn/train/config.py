@@ -128,6 +128,9 @@ class OptimConfig:
             raise ValueError(f"optim.lr must be finite, got {self.lr}")
 
 
+KL_NORMALIZE = ("valid", "all")
+
+
 @dataclass(frozen=True)
 class LossConfig:
     """loss = ce·CE(y | x, z̃) + kl·KL(measured gaze ‖ q) + surrogate·(estimator's surrogate).
@@ -135,18 +138,24 @@ class LossConfig:
     ``gaze_dropout`` p: the z̃ the classifier trains on is the clip's z, or with probability p per clip the
     uniform map (no gaze information: for the glimpse head the pooled feature [GAP ; GAP]); the estimator
     still scores its candidates at the real maps. 0 (the default) takes no draw and changes no weight; see
-    :func:`gazeattn.train.objective.gaze_dropout`."""
+    :func:`gazeattn.train.objective.gaze_dropout`.
+
+    ``kl_normalize``: "valid" (the default) averages the KL over the batch's slots that have a measured target,
+    so a batch with one gazed clip puts the whole KL weight on it; "all" divides by every slot of the batch, so a
+    gazed clip weighs what it weighs when every clip has gaze (the KL's weight shrinks with the gaze budget)."""
 
     ce: float = 1.0
     kl: float = 1.0
     surrogate: float = 1.0
     gaze_dropout: float = 0.0
+    kl_normalize: str = "valid"  # one of KL_NORMALIZE: the KL's mean over the slots with a target, or all slots
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(x) for x in (self.ce, self.kl, self.surrogate)):
             raise ValueError(f"loss weights must be finite, got {self}")
         if not 0.0 <= self.gaze_dropout <= 1.0:  # NaN fails too
             raise ValueError(f"loss.gaze_dropout must be in [0, 1], got {self.gaze_dropout}")
+        _check_allowed("loss", self, {"kl_normalize": KL_NORMALIZE})
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,16 @@ from gazeattn.inference.forward import uniform_gaze_map
 from gazeattn.train.config import LossConfig
 
 
-def gaze_kl(gaze_logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
-    """Mean over valid slots of KL(target_t ‖ softmax(logits_t)); (B,T',H',W') logits and targets, (B,T') mask."""
+def gaze_kl(gaze_logits: Tensor, target: Tensor, mask: Tensor, normalize: str = "valid") -> Tensor:
+    """KL(target_t ‖ softmax(logits_t)) summed over the valid slots, divided by their number (``normalize``
+    "valid") or by every slot of the batch ("all"); (B,T',H',W') logits and targets, (B,T') mask."""
     logq = F.log_softmax(gaze_logits.flatten(2).float(), dim=-1)  # (B, T', K)
     p = target.flatten(2).float()
     plogp = torch.where(p > 0, p * torch.log(p.clamp_min(1e-30)), torch.zeros_like(p))
     kl = (plogp - p * logq).sum(-1)  # (B, T')
     m = mask.float()
+    if normalize == "all":
+        return (kl * m).sum() / max(1, m.numel())
     return (kl * m).sum() / m.sum().clamp_min(1.0)
 
 
@@ -135,7 +138,7 @@ class GazeObjective:
         if model.gaze_head is None:
             return None, zero, None, zero
         logits = model.gaze_logits(x4)  # (B, T', H', W')
-        kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"])
+        kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"], self.weights.kl_normalize)
         if self.variant == "gaze-oracle":
             return logits, kl, measured_gaze_map(batch).to(x5.dtype), zero
         if self.estimator is None:
