@@ -89,6 +89,12 @@ def _world_section(report: Mapping[str, Any], world: Mapping[str, Any]) -> list[
     plot = report.get("plots", {}).get(name)
     if plot:
         lines += [f"![{name}]({plot})", ""]
+    by_fraction = report.get("gaze_fraction", {}).get(name)
+    if by_fraction:
+        lines += ["Mean class accuracy against the share of training clips with measured gaze (mean ± half-width "
+                  "of the 95 % interval, seeds in brackets):", "", *by_fraction["table"], ""]
+        if by_fraction.get("plot"):
+            lines += [f"![{name}: accuracy against the gaze budget]({by_fraction['plot']})", ""]
     said = [c for c in comparisons if c["world"] == name and c["metric"] == "mean_class_accuracy"]
     if said:
         lines += ["Paired comparisons (mean class accuracy):", ""]

@@ -215,6 +215,9 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
     else:
         note = ("No plots: matplotlib is not installed (pip install 'gazeattn[report]'); the numbers above are "
                 "complete without them.")
+    from gazeattn.study.gaze_fraction import fraction_sections
+
+    by_fraction = fraction_sections(spec, aggregates, out, plots=have_matplotlib() and not note)
     spec_dict = spec.to_dict()
     for world, w in zip(spec.worlds, spec_dict["worlds"]):
         w["description"] = world.describe()
@@ -225,6 +228,7 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
         "grid_size": len(spec.grid()), "done": dict(result.done),
         "origins": origins(records), "runs": records, "missing": missing, "failed": failed, "aggregates": aggregates,
         "comparisons": comparisons, "selection": best_cells(aggregates), "statistics": STATISTICS, "plots": plots,
+        "gaze_fraction": by_fraction,
         "plots_note": note}
     result.report = report
     result.json_path = write_text_atomic(out / "study.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
