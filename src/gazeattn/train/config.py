@@ -31,6 +31,7 @@ from gazeattn.data.validation_split import MAX_VALIDATION_FRACTION, VALIDATION_U
 from gazeattn.estimators.direct import MODES
 from gazeattn.inference.forward import TEST_GAZE
 from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, ModelChoices
+from gazeattn.train.distributed import parse_device
 from gazeattn.utils.errors import DataError
 
 MODELS = ("gaze-direct", "gaze-gumbel", "gaze-st", "gaze-reinforce", "gaze-local", "gaze-oracle", "gaze-aux", "i3d")
@@ -194,7 +195,7 @@ class RunConfig:
     eval_on: str = "auto"  # one of EVAL_ON: the clips training evaluates (TrainConfig.eval_parts)
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
-    device: str = "auto"  # auto, cpu, cuda
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps (gazeattn.train.distributed.DEVICE_TYPES)
     amp: bool = False  # bf16 autocast on CUDA
     threads: int = 0  # torch intra-op threads (0: chosen with data.workers from the usable cores)
     tensorboard: bool = False  # also write RUN_DIR/tensorboard (needs the tensorboard package)
@@ -208,6 +209,10 @@ class RunConfig:
             raise ValueError("run.steps and run.batch must be >= 1")
         if self.threads < 0:
             raise ValueError(f"run.threads must be >= 0 (0: chosen), got {self.threads}")
+        try:  # only the spelling: whether this machine has the device is checked when training starts
+            parse_device(self.device)
+        except ValueError as err:
+            raise ValueError(f"run.device: {err}") from None
 
 
 @dataclass(frozen=True)

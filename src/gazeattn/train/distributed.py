@@ -62,7 +62,52 @@ def broadcast_object(info: DistInfo, obj):
     return box[0]
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")  # besides "auto": the best of them this torch can use
+
+
+def parse_device(name: str) -> torch.device | None:
+    """The device ``name`` spells (None for "auto"), or ValueError when torch cannot parse it or it is not of
+    DEVICE_TYPES. Whether this machine has it is :func:`check_device`'s question (a config may be written on a
+    machine without the GPU it runs on)."""
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ValueError(f"{name!r} is not a device gazeattn runs on: want auto, {', '.join(DEVICE_TYPES)} or cuda:N")
+    return device
+
+
+def available_devices() -> list[str]:
+    """The device names this torch can use here: auto, cpu, then cuda and cuda:N per GPU, then mps."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(name: str, local_rank: int = 0) -> str:
+    """``name`` when this torch can use it here ("cuda" means GPU ``local_rank``), else ValueError naming what is
+    available."""
+    device = parse_device(name)
+    if device is None or device.type == "cpu":
+        return name
+    wanted = device if device.index is not None or device.type != "cuda" else torch.device("cuda", local_rank)
+    usable = available_devices()
+    if str(wanted) not in usable:
+        raise ValueError(f"{name!r} is not available here (torch {torch.__version__}): use one of "
+                         f"{', '.join(usable)}")
+    return name
+
+
 def pick_device(name: str, info_local_rank: int = 0) -> torch.device:
+    """The device to run on (``auto``: CUDA GPU ``info_local_rank`` when there is one, else the CPU); ValueError
+    for a device this torch cannot use here (:func:`check_device`)."""
+    check_device(name, info_local_rank)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

@@ -68,7 +68,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
     """Train ``config`` into ``run_dir`` (``resume``: from its newest good checkpoint)."""
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    device = distributed.pick_device(config.run.device, int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        device = distributed.pick_device(config.run.device, int(os.environ.get("LOCAL_RANK", "0")))
+    except ValueError as err:
+        raise ValueError(f"run.device: {err}") from None
     dist = distributed.setup(device)
     torch.set_num_threads(parallelism_of(config).threads)  # before the model is built, as the loop will run
     lock: OutputLock | None = None

@@ -1,0 +1,81 @@
+"""Every CLI command against hostile arguments and circumstances: values out of range, devices this torch cannot
+use, ... Each must end with a clear outcome: a usage error (exit 2, ``gazeattn CMD: error: ...`` naming the option
+and what is allowed) or one ``error:`` line, never a traceback. Commands run in-process through
+``gazeattn.cli.main``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gazeattn.cli import main
+from tinyworld import SMALL, tiny_world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return tiny_world(tmp_path_factory.mktemp("hostile_in") / "egtea", seed=5)
+
+
+@pytest.fixture(scope="module")
+def run(world, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hostile_in_run") / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "2", *SMALL]) == 0
+    return out
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """This torch as a CPU-only build sees it (whatever the machine has)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def _usage_error(capsys, argv: list[str]) -> str:
+    """Run ``argv``: exit 2 and a last stderr line ``gazeattn CMD: error: ...`` (argparse's usage line may come
+    before it); no traceback. Returns that line."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err + out
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
+    assert len(lines) == 1 and lines[0].startswith(f"gazeattn {argv[0]}: error: "), err
+    return lines[0]
+
+
+# -- eval's arguments and the device ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value, allowed", [
+    ("--samples", "0", ">= 1"), ("--samples", "-4", ">= 1"), ("--seed", "99999999999999999999999", "0..4294967295"),
+    ("--seed", "-1", "0..4294967295"), ("--batch", "0", ">= 1"), ("--workers", "-2", ">= 0"),
+])
+def test_eval_refuses_a_number_out_of_range_naming_the_option(run, capsys, option, value, allowed):
+    line = _usage_error(capsys, ["eval", "--run", run, option, value])
+    assert option in line and allowed in line and value in line, line
+
+
+@pytest.mark.parametrize("device, said", [("cuda", "not available"), ("cuda:0", "not available"),
+                                          ("mps", "not available"), ("gpu;rm", "not a device"),
+                                          ("meta", "not a device")])
+def test_eval_refuses_a_device_this_torch_cannot_use_naming_what_is_available(run, capsys, cpu_only, device, said):
+    line = _usage_error(capsys, ["eval", "--run", run, "--device", device])
+    assert "--device" in line and repr(device) in line and said in line, line
+    assert ("auto, cpu" if said == "not available" else "cuda:N") in line, line
+
+
+def test_train_refuses_a_device_this_torch_cannot_use(tmp_path, capsys, cpu_only):
+    line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--set", "run.device=cuda"])
+    assert line == ("gazeattn train: error: run.device: 'cuda' is not available here "
+                    f"(torch {torch.__version__}): use one of auto, cpu"), line
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_config_refuses_a_device_torch_cannot_parse(tmp_path, capsys):
+    line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--set", "run.device=gpu;rm"])
+    assert "run.device: 'gpu;rm' is not a device" in line, line
