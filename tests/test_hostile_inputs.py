@@ -79,3 +79,11 @@ def test_train_refuses_a_device_this_torch_cannot_use(tmp_path, capsys, cpu_only
 def test_the_config_refuses_a_device_torch_cannot_parse(tmp_path, capsys):
     line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--set", "run.device=gpu;rm"])
     assert "run.device: 'gpu;rm' is not a device" in line, line
+
+
+# -- train's config ---------------------------------------------------------------------------------------------
+
+def test_train_refuses_a_checkpoint_period_of_zero_before_it_starts(tmp_path, capsys):
+    line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--set", "run.checkpoint_every=0"])
+    assert line == "gazeattn train: error: --set: run.checkpoint_every must be >= 1, got 0", line
+    assert not (tmp_path / "run").exists()

@@ -92,6 +92,16 @@ def test_each_section_refuses_a_value_outside_its_allowed_list(section, key, val
         apply_overrides(preset("cpu"), {section: {key: value}}, "my.toml")
 
 
+@pytest.mark.parametrize("key, value, allowed", [
+    ("checkpoint_every", 0, ">= 1"), ("log_every", 0, ">= 1"), ("log_every", -3, ">= 1"), ("eval_every", -1, ">= 0"),
+    ("keep_checkpoints", -1, ">= 0"), ("threads", -1, ">= 0"),
+])
+def test_the_run_section_refuses_a_count_out_of_range(key, value, allowed):
+    """A period of 0 would divide by zero in the loop; a negative count means nothing."""
+    with pytest.raises(ValueError, match=rf"^--set: run.{key} must be {allowed}.*got {value}$"):
+        apply_overrides(preset("cpu"), {"run": {key: value}}, "--set")
+
+
 def test_configs_and_model_configs_written_before_still_load():
     saved = preset("reference").to_dict()
     assert saved["clip"]["flow"] is False  # the value [model] overrides, as every reference run saved it

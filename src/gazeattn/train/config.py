@@ -207,8 +207,10 @@ class RunConfig:
         _check_allowed("run", self, {"model": MODELS, "eval_on": EVAL_ON})
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
-        if self.threads < 0:
-            raise ValueError(f"run.threads must be >= 0 (0: chosen), got {self.threads}")
+        for name, low, note in (("log_every", 1, ""), ("checkpoint_every", 1, ""), ("eval_every", 0, " (0: at the end)"),
+                                ("keep_checkpoints", 0, " (0: all)"), ("threads", 0, " (0: chosen)")):
+            if getattr(self, name) < low:
+                raise ValueError(f"run.{name} must be >= {low}{note}, got {getattr(self, name)}")
         try:  # only the spelling: whether this machine has the device is checked when training starts
             parse_device(self.device)
         except ValueError as err:
