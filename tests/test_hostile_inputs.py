@@ -5,6 +5,11 @@ and what is allowed) or one ``error:`` line, never a traceback. Commands run in-
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +92,39 @@ def test_train_refuses_a_checkpoint_period_of_zero_before_it_starts(tmp_path, ca
     line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--set", "run.checkpoint_every=0"])
     assert line == "gazeattn train: error: --set: run.checkpoint_every must be >= 1, got 0", line
     assert not (tmp_path / "run").exists()
+
+
+# -- a reader that stops early: quiet, like coreutils ----------------------------------------------------------
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _gazeattn(*argv, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m gazeattn ARGV`` in a fresh process (this checkout's sources)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gazeattn", *map(str, argv)], env=env, capture_output="stdout" not in
+                          kwargs, stderr=subprocess.PIPE if "stdout" in kwargs else None, timeout=120, **kwargs)
+
+
+def test_help_into_a_closed_pipe_exits_quietly_with_sigpipes_status():
+    """``gazeattn --help | head -0``, without the race: the pipe's reader is closed before the command starts."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = _gazeattn("--help", stdout=write)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == b"", done.stderr.decode()
+
+
+def test_a_command_whose_reader_went_away_exits_quietly(monkeypatch, capsys):
+    """Not ``error: Broken pipe`` after a `train ... | head -1` has finished."""
+    import gazeattn.cli.check as check_cli
+
+    def printing(argv):
+        print("a first line")
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(check_cli, "main", printing)
+    assert main(["check", "x"]) == 141
+    assert capsys.readouterr().err == ""

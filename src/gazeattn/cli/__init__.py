@@ -33,7 +33,20 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run one command: its exit code. Whatever happens, the user sees one line, never a traceback: bad input and
+    unwritable outputs are ``gazeattn CMD: error: ...`` (1), and a reader that stops early (``gazeattn ... | head
+    -1``) ends the command quietly with 141 = 128 + SIGPIPE, the status of a coreutils tool killed by SIGPIPE there."""
+    try:
+        try:
+            return _dispatch(list(sys.argv[1:] if argv is None else argv))
+        finally:  # argparse's --help and usage errors too: a closed pipe shows here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
@@ -46,15 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"gazeattn: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
     try:
+        module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest))
     except DataError as err:
         print(f"gazeattn {name}: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # stdout's reader has gone: main ends quietly
     except OSError as err:  # last resort: an OS failure no write site converted still gets one line, no traceback
         print(f"gazeattn {name}: error: {_os_error_line(err)}", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again on the closed pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _os_error_line(err: OSError) -> str:
