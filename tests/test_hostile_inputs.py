@@ -128,3 +128,22 @@ def test_a_command_whose_reader_went_away_exits_quietly(monkeypatch, capsys):
     monkeypatch.setattr(check_cli, "main", printing)
     assert main(["check", "x"]) == 141
     assert capsys.readouterr().err == ""
+
+
+# -- names the terminal cannot spell ------------------------------------------------------------------------------
+
+def test_check_prints_a_non_ascii_path_on_an_ascii_terminal(tmp_path):
+    folder = tmp_path / "données"
+    folder.mkdir()
+    done = _gazeattn("check", folder, env={"PYTHONIOENCODING": "ascii"})
+    out, err = done.stdout.decode("ascii"), done.stderr.decode("ascii")
+    assert "Traceback" not in err and "donn\\xe9es" in out, err
+
+
+def test_predict_prints_a_non_ascii_path_on_an_ascii_terminal(run, world, tmp_path):
+    video = tmp_path / "clipé.mp4"
+    shutil.copy(sorted((world / "cropped_clips").glob("*/*.mp4"))[0], video)
+    done = _gazeattn("predict", video, "--checkpoint", run, env={"PYTHONIOENCODING": "ascii"})
+    out, err = done.stdout.decode("ascii"), done.stderr.decode("ascii")
+    assert done.returncode == 0 and "Traceback" not in err, err
+    assert "clip\\xe9.mp4" in out, out

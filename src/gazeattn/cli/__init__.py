@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
 
@@ -35,7 +36,9 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command: its exit code. Whatever happens, the user sees one line, never a traceback: bad input and
     unwritable outputs are ``gazeattn CMD: error: ...`` (1), and a reader that stops early (``gazeattn ... | head
-    -1``) ends the command quietly with 141 = 128 + SIGPIPE, the status of a coreutils tool killed by SIGPIPE there."""
+    -1``) ends the command quietly with 141 = 128 + SIGPIPE, the status of a coreutils tool killed by SIGPIPE there.
+    Printing never fails on the terminal's encoding."""
+    _never_fail_on_encoding()
     try:
         try:
             return _dispatch(list(sys.argv[1:] if argv is None else argv))
@@ -70,6 +73,14 @@ def _dispatch(argv: list[str]) -> int:
     except OSError as err:  # last resort: an OS failure no write site converted still gets one line, no traceback
         print(f"gazeattn {name}: error: {_os_error_line(err)}", file=sys.stderr)
         return 1
+
+
+def _never_fail_on_encoding() -> None:
+    """Printing a name the terminal's encoding cannot spell (``PYTHONIOENCODING=ascii``, a non-ASCII path) shows it
+    escaped (``\\xe9``) instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:
