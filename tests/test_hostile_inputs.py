@@ -147,3 +147,73 @@ def test_predict_prints_a_non_ascii_path_on_an_ascii_terminal(run, world, tmp_pa
     out, err = done.stdout.decode("ascii"), done.stderr.decode("ascii")
     assert done.returncode == 0 and "Traceback" not in err, err
     assert "clip\\xe9.mp4" in out, out
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------------------
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def _exit_code_of_ctrl_c(argv: list[str]) -> int:
+    try:
+        return main([str(a) for a in argv])
+    except KeyboardInterrupt:  # a test failure, not the end of the test session
+        pytest.fail("KeyboardInterrupt escaped: a traceback")
+
+
+def _interrupted(capsys, argv: list[str]) -> None:
+    """Run ``argv``: exit 130 and one line ``gazeattn CMD: interrupted``, no traceback."""
+    assert _exit_code_of_ctrl_c(argv) == 130
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [f"gazeattn {argv[0]}: interrupted"], lines
+
+
+def test_ctrl_c_during_eval(run, capsys, monkeypatch):
+    import gazeattn.train.evaluate
+
+    monkeypatch.setattr(gazeattn.train.evaluate, "evaluate", _interrupt)
+    _interrupted(capsys, ["eval", "--run", run])
+
+
+def test_ctrl_c_during_predict(run, world, capsys, monkeypatch):
+    import gazeattn.cli.predict
+
+    monkeypatch.setattr(gazeattn.cli.predict, "load_predictor", _interrupt)
+    _interrupted(capsys, ["predict", sorted((world / "cropped_clips").glob("*/*.mp4"))[0], "--checkpoint", run])
+
+
+def test_ctrl_c_during_gaze_parse(world, tmp_path, capsys, monkeypatch):
+    import gazeattn.cli.gaze
+
+    monkeypatch.setattr(gazeattn.cli.gaze, "read_begaze_table", _interrupt)
+    gaze_file = sorted((world / "gaze_data").glob("*.txt"))[0]
+    _interrupted(capsys, ["gaze", "parse", gaze_file, "--out", tmp_path / "gaze.npy"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["missing folder", "empty folder"])
+def test_ctrl_c_during_synth_leaves_nothing_that_blocks_a_rerun(tmp_path, capsys, monkeypatch, existed):
+    import gazeattn.synth.writer as writer
+
+    out = tmp_path / "world"
+    if existed:
+        out.mkdir()
+    argv = ["synth", out, "--sessions", "1", "--clips-per-session", "2", "--size", "32x32", "--min-frames", "24",
+            "--max-frames", "24"]
+    encode, calls = writer._write_mp4, []
+
+    def one_clip_then_ctrl_c(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_write_mp4", one_clip_then_ctrl_c)
+    assert _exit_code_of_ctrl_c(argv) == 130
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == ["gazeattn synth: interrupted; nothing was left behind"], lines
+    assert calls and (list(out.iterdir()) == [] if existed else not out.exists())
+    monkeypatch.setattr(writer, "_write_mp4", encode)
+    assert main([str(a) for a in argv]) == 0  # the same command, again: no --force needed
+    assert (out / "synth_truth.json").is_file()

@@ -35,8 +35,9 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command: its exit code. Whatever happens, the user sees one line, never a traceback: bad input and
-    unwritable outputs are ``gazeattn CMD: error: ...`` (1), and a reader that stops early (``gazeattn ... | head
-    -1``) ends the command quietly with 141 = 128 + SIGPIPE, the status of a coreutils tool killed by SIGPIPE there.
+    unwritable outputs are ``gazeattn CMD: error: ...`` (1), Ctrl-C is ``gazeattn CMD: interrupted`` (130), and a
+    reader that stops early (``gazeattn ... | head -1``) ends the command quietly with 141 = 128 + SIGPIPE, the
+    status of a coreutils tool killed by SIGPIPE there.
     Printing never fails on the terminal's encoding."""
     _never_fail_on_encoding()
     try:
@@ -65,6 +66,9 @@ def _dispatch(argv: list[str]) -> int:
     try:
         module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest))
+    except KeyboardInterrupt:  # the commands with more to say (train, study, synth) catch it themselves
+        print(f"\ngazeattn {name}: interrupted", file=sys.stderr)
+        return 130
     except DataError as err:
         print(f"gazeattn {name}: error: {err}", file=sys.stderr)
         return 1

@@ -156,6 +156,12 @@ def main(argv: list[str]) -> int:
     except FileExistsError as err:
         print(f"gazeattn synth: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a fresh folder goes, so the same command can run again
+        if fresh:
+            _remove_partial(args.out, existed=existed)
+        note = "nothing was left behind" if fresh else "the folder was not empty before: what was written is kept"
+        print(f"\ngazeattn synth: interrupted; {note}", file=sys.stderr)
+        return 130
     except (OSError, OutputError) as err:  # read-only or full disk: one line naming the file, no partial world
         where = getattr(err, "filename", None) or getattr(err, "path", None) or args.out
         if fresh:
