@@ -217,3 +217,37 @@ def test_ctrl_c_during_synth_leaves_nothing_that_blocks_a_rerun(tmp_path, capsys
     monkeypatch.setattr(writer, "_write_mp4", encode)
     assert main([str(a) for a in argv]) == 0  # the same command, again: no --force needed
     assert (out / "synth_truth.json").is_file()
+
+
+# -- weights that are valid but not finite ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nan_checkpoint(run, tmp_path_factory) -> Path:
+    """A checkpoint of the run whose weights are all NaN, in a valid file with matching checksums (a diverged
+    model, saved)."""
+    from gazeattn.runs.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(list_checkpoints(run)[-1])
+    with torch.no_grad():
+        for p in loaded.model.parameters():
+            p.fill_(float("nan"))
+    out = tmp_path_factory.mktemp("nan") / "run"
+    return save_checkpoint(out, model=loaded.model, state=loaded.state, meta=loaded.meta, step=1)
+
+
+def _refused_checkpoint(capsys, argv: list[str], checkpoint: Path) -> None:
+    assert main([str(a) for a in argv]) == 1
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"gazeattn {argv[0]}: error: {checkpoint / 'model.safetensors'}: "), lines[0]
+    assert "non-finite weights" in lines[0] and lines[0].count("model.safetensors") == 1, lines[0]
+
+
+def test_predict_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, world, capsys):
+    video = sorted((world / "cropped_clips").glob("*/*.mp4"))[0]
+    _refused_checkpoint(capsys, ["predict", video, "--checkpoint", nan_checkpoint], nan_checkpoint)
+
+
+def test_eval_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, capsys):
+    _refused_checkpoint(capsys, ["eval", "--checkpoint", nan_checkpoint], nan_checkpoint)

@@ -250,7 +250,8 @@ def load_checkpoint(path: str | Path, *, with_state: bool = True) -> LoadedCheck
     try:
         model = load_model(path / MODEL_FILE, checked_by_meta=True)
     except (DataError, ValueError, RuntimeError) as err:
-        raise CheckpointError(path / MODEL_FILE, f"cannot be loaded: {err}") from err
+        reason = err.reason if isinstance(err, DataError) else err  # its file is this one: named once
+        raise CheckpointError(path / MODEL_FILE, f"cannot be loaded: {reason}") from err
     state: dict[str, Any] = {}
     if with_state:
         try:

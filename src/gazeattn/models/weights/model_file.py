@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
 
 from gazeattn.models.config import ModelConfig
 from gazeattn.models.gaze_model import GazeAttentionModel
 from gazeattn.models.weights.digest import MODEL_FORMAT, read_safetensors, save_safetensors
-from gazeattn.models.weights.strict import WeightsError, assign_state_dict
+from gazeattn.models.weights.strict import WeightsError, assign_state_dict, short_list
 
 
 def save_model(model: GazeAttentionModel, path: str | Path) -> Path:
@@ -42,15 +43,18 @@ def read_model_config(path: str | Path) -> ModelConfig:
 
 
 def load_model(path: str | Path, *, checked_by_meta: bool = False) -> GazeAttentionModel:
-    """Rebuild a model from one of our checkpoints alone (config from the metadata, weights checked exactly, the
-    tensors' SHA-256 verified; ``checked_by_meta``: a checkpoint's meta.json already verified the file, so an older
-    file without the embedded sum loads without a warning).
+    """Rebuild a model from one of our checkpoints alone (config from the metadata, weights checked exactly and
+    refused when not finite, the tensors' SHA-256 verified; ``checked_by_meta``: a checkpoint's meta.json already
+    verified the file, so an older file without the embedded sum loads without a warning).
 
     Returned in eval mode (as :func:`load_reference_checkpoint`); call ``.train()`` to train on.
     """
     path = Path(path)
     config = read_model_config(path)
     tensors, _ = read_safetensors(path, checked_by_meta=checked_by_meta)
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:  # a valid file of a diverged model: its predictions would be NaN
+        raise WeightsError(path, f"non-finite weights (NaN or inf) in {len(broken)} tensor(s): {short_list(broken)}")
     model = GazeAttentionModel(config)
     assign_state_dict(model, tensors, source=path)
     return model.eval()
