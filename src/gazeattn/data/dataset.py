@@ -31,6 +31,7 @@ uses −1).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -74,16 +75,15 @@ class ClipReadError(DataError):
 
 
 @dataclass(frozen=True)
-class ClipConfig:
-    """How clips become model inputs. Defaults are the reference's shape: 24 frames, 224² crops of 256p frames."""
+class ClipChoices:
+    """The clip settings a person chooses (defaults: the reference's shape, 24 frames, 224² crops of 256p
+    frames); :class:`ClipConfig` completes them with what the model and the gaze targets decide."""
 
     frames: int = 24
     crop: int = 224
     short_side: int = 256
     train_short_side: tuple[int, int] = (256, 320)
     flip_prob: float = 0.5
-    strides: tuple[int, int, int] = I3D_STRIDES  # the backbone's total strides (tiny: (8, s, s), s = 8, 16, 32)
-    flow: bool = False
     source: str = "auto"  # "video" (mp4), "frames" (images_rgb folders) or "auto" (mp4, else frames)
     gaze_compat: str = "clean"
     gaze_frame_offset: int = 0
@@ -92,7 +92,6 @@ class ClipConfig:
     # "square": the whole frame resized to short_side × short_side (aspect not kept, nothing outside the crop's
     # margin is lost -- the CPU preset, so objects near the frame's edges stay in view at test time)
     resize: str = "short_side"
-    targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
 
     def __post_init__(self) -> None:
         if self.source not in ("auto", "video", "frames"):
@@ -108,6 +107,24 @@ class ClipConfig:
             raise ValueError(f"train_short_side {self.train_short_side} must satisfy crop <= lo <= hi")
         if self.short_side < self.crop:
             raise ValueError(f"short_side {self.short_side} is smaller than crop {self.crop}")
+
+
+@dataclass(frozen=True)
+class ClipConfig(ClipChoices):
+    """How clips become model inputs: the :class:`ClipChoices` and what the model and the gaze-target policy
+    decide: ``strides`` (the backbone's total strides, which size the gaze grid; tiny: (8, s, s), s = 8, 16, 32),
+    ``flow`` (read the flow frames: the two_stream and flow models) and ``targets``."""
+
+    strides: tuple[int, int, int] = I3D_STRIDES
+    flow: bool = False
+    targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
+
+    @classmethod
+    def complete(cls, choices: ClipChoices, *, strides: tuple[int, int, int], flow: bool,
+                 targets: GazeTargetConfig) -> "ClipConfig":
+        """``choices`` (any :class:`ClipChoices`) completed with what the model and the targets decide."""
+        chosen = {f.name: getattr(choices, f.name) for f in dataclasses.fields(ClipChoices)}
+        return cls(**chosen, strides=strides, flow=flow, targets=targets)
 
 
 def resize_args(config: ClipConfig, short_side: int) -> dict[str, Any]:

@@ -8,10 +8,17 @@ checkpoint.
 
 Each section checks its own values when it is made (allowed values from one constant each). ``[model]`` is the
 model's :class:`~gazeattn.models.config.ModelChoices` (same fields, defaults and checks), completed from the data
-when the model is built (:func:`gazeattn.train.variants.model_config`). The dataset's ``flow`` and ``strides``
-follow from ``[model]`` (flow is read for the two_stream and flow streams; I3D's strides are fixed, the tiny
-backbone's are ``clip.strides``): a ``clip.flow`` or ``clip.strides`` that [model] would override is an error
-naming the key, not silently replaced.
+when the model is built (:func:`gazeattn.train.variants.model_config`). ``[clip]`` is the dataset's
+:class:`~gazeattn.data.dataset.ClipChoices`; the rest of the dataset's :class:`~gazeattn.data.dataset.ClipConfig`
+follows from the other sections, once (:meth:`TrainConfig.clip_config`): ``flow`` from model.streams (read for
+two_stream and flow), ``strides`` from [model] (I3D's are fixed, the tiny backbone's are model.tiny_strides) and
+``targets`` is the ``[targets]`` section. So the saved config holds no derived setting that could disagree with
+what runs.
+
+Configs written before (issue 18) had ``clip.flow``, ``clip.strides`` and ``clip.targets``; they still load and
+run as they did (:func:`_moved_clip_keys`): an old ``clip.strides`` sets the tiny backbone's model.tiny_strides,
+and a ``clip.flow`` or ``clip.targets`` that agrees with what runs (or, in a saved config, is the value every run
+saved: ClipConfig's default) is dropped; any other value is an error naming the key.
 """
 
 from __future__ import annotations
@@ -24,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipConfig
+from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipChoices, ClipConfig
 from gazeattn.data.gaze_budget import BUDGET_UNITS
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.validation_split import MAX_VALIDATION_FRACTION, VALIDATION_UNITS
 from gazeattn.estimators.direct import MODES
 from gazeattn.inference.forward import TEST_GAZE
-from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, ModelChoices
+from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, TINY_SPATIAL_STRIDES, ModelChoices
 from gazeattn.train.distributed import parse_device
 from gazeattn.utils.errors import DataError
 
@@ -99,13 +106,28 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelSettings(ModelChoices):
     """``[model]``: the model's :class:`~gazeattn.models.config.ModelChoices` (their defaults and checks), with
-    attention "" = the variant's (see gazeattn.train.variants.DEFAULT_GAZE_ATTENTION), and where the initial
-    weights come from. The rest of the model's config follows from the data and the variant."""
+    attention "" = the variant's (see gazeattn.train.variants.DEFAULT_GAZE_ATTENTION), the tiny backbone's total
+    strides (I3D's are fixed; like tiny_widths, ignored by I3D) and where the initial weights come from. The rest
+    of the model's config follows from the data and the variant."""
 
     ALLOWED = {**ModelChoices.ALLOWED, "attention": ("", *ATTENTIONS)}
 
     attention: str = ""
+    tiny_strides: tuple[int, int, int] = (8, 32, 32)  # (8, s, s), s in TINY_SPATIAL_STRIDES (was clip.strides)
     pretrained: str = ""  # "kinetics" or a path to I3D weights (.safetensors / piergiaj .pt) for the RGB stream
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        strides = tuple(self.tiny_strides)  # JSON gives a list
+        object.__setattr__(self, "tiny_strides", strides)
+        if len(strides) != 3 or strides[0] != 8 or strides[1] != strides[2] or strides[1] not in TINY_SPATIAL_STRIDES:
+            raise ValueError(f"model.tiny_strides must be (8, s, s) with s in {TINY_SPATIAL_STRIDES}, "
+                             f"got {self.tiny_strides}")
+
+    @property
+    def strides(self) -> tuple[int, int, int]:
+        """The backbone's total (t, h, w) strides: I3D's, or tiny_strides."""
+        return I3D_STRIDES if self.backbone == "i3d" else self.tiny_strides
 
 
 @dataclass(frozen=True)
@@ -221,7 +243,7 @@ class RunConfig:
 class TrainConfig:
     preset: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
+    clip: ClipChoices = field(default_factory=ClipChoices)
     targets: GazeTargetConfig = field(default_factory=GazeTargetConfig)
     model: ModelSettings = field(default_factory=ModelSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -231,10 +253,10 @@ class TrainConfig:
 
     def clip_config(self) -> ClipConfig:
         """The dataset's ClipConfig: ``clip`` with the gaze-target policy of ``targets`` and what [model] decides:
-        flow is read for the two_stream and flow streams; I3D's strides are fixed (clip.strides sets the tiny
-        backbone's)."""
-        return dataclasses.replace(self.clip, targets=self.targets, flow=self.model.reads_flow,
-                                   strides=I3D_STRIDES if self.model.backbone == "i3d" else self.clip.strides)
+        flow is read for the two_stream and flow streams; the strides are the backbone's (ModelSettings.strides).
+        The one place these are derived."""
+        return ClipConfig.complete(self.clip, strides=self.model.strides, flow=self.model.reads_flow,
+                                   targets=self.targets)
 
     def gaze_budget_seed(self) -> int:
         """The seed that picks the clips keeping their gaze: data.gaze_budget_seed, or run.seed when it is -1."""
@@ -260,9 +282,8 @@ class TrainConfig:
 
 
 SECTIONS = ("data", "clip", "targets", "model", "optim", "loss", "estimator", "run")
-# the clip settings [model] decides (TrainConfig.clip_config); a setting of them that it overrides is an error
-_FROM_MODEL = {"flow": "flow is read exactly for model.streams two_stream and flow",
-               "strides": f"the i3d backbone's strides are {I3D_STRIDES} (clip.strides sets the tiny backbone's)"}
+# the [clip] keys of configs written before they left the section (see the module's docstring)
+MOVED_CLIP_KEYS = ("flow", "strides", "targets")
 
 
 def preset(name: str) -> TrainConfig:
@@ -275,9 +296,9 @@ def preset(name: str) -> TrainConfig:
             preset="cpu",
             # the whole frame squashed to 80-96 px squares (a random 80² crop in training, all of it at test):
             # objects near the frame's edges stay in view, unlike a centre crop of a 4:3 frame
-            clip=ClipConfig(frames=24, crop=80, short_side=80, train_short_side=(80, 96), strides=(8, 16, 16),
-                            resize="square"),
-            model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5, tiny_widths=(16, 32, 48, 64, 96)),
+            clip=ClipChoices(frames=24, crop=80, short_side=80, train_short_side=(80, 96), resize="square"),
+            model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5, tiny_widths=(16, 32, 48, 64, 96),
+                                tiny_strides=(8, 16, 16)),
             # AdamW with a cosine decay trains the from-scratch tiny backbone in ~1.5k steps (SGD at 600 steps
             # left it near chance on worlds where the answer is a small object)
             optim=OptimConfig(optimizer="adamw", lr=3e-3, lr_schedule="cosine", warmup_steps=20),
@@ -289,7 +310,7 @@ def preset(name: str) -> TrainConfig:
     if name == "reference":
         return TrainConfig(
             preset="reference",
-            clip=ClipConfig(frames=24, crop=224, short_side=256, train_short_side=(256, 256)),
+            clip=ClipChoices(frames=24, crop=224, short_side=256, train_short_side=(256, 256)),
             targets=GazeTargetConfig(points="fixation", reduce="first", missing="mask"),
             model=ModelSettings(backbone="i3d", streams="two_stream", dropout=0.7, pretrained="kinetics"),
             optim=OptimConfig(lr=0.032, momentum=0.9, weight_decay=4e-5, milestones=(8000, 15000), gamma=0.1,
@@ -347,24 +368,63 @@ def _replace_section(section: Any, name: str, values: dict[str, Any], source: st
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], where: str, *,
-                    refuse_ignored: bool = True) -> TrainConfig:
-    """Apply ``{section: {key: value}}``; unknown sections or keys, values a section refuses and (with
-    ``refuse_ignored``) a clip.flow or clip.strides that [model] overrides raise ValueError naming ``where``."""
-    asked_clip = None
+                    saved: bool = False) -> TrainConfig:
+    """Apply ``{section: {key: value}}``; unknown sections or keys and values a section refuses raise ValueError
+    naming ``where``. The [clip] keys of configs written before (``clip.flow``, ``clip.strides``,
+    ``clip.targets``) are read last by :func:`_moved_clip_keys` (``saved``: a config.json written by a run)."""
+    moved: dict[str, Any] = {}
     for name, values in overrides.items():
         if name not in SECTIONS:
             raise ValueError(f"{where}: unknown section [{name}]; known: {list(SECTIONS)}")
         if not isinstance(values, dict):
             raise ValueError(f"{where}: [{name}] must be a table of key = value")
-        section = _replace_section(getattr(config, name), name, values, where)
         if name == "clip":
-            asked_clip = section
+            moved = {k: v for k, v in values.items() if k in MOVED_CLIP_KEYS}
+            values = {k: v for k, v in values.items() if k not in MOVED_CLIP_KEYS}
+        section = _replace_section(getattr(config, name), name, values, where)
         config = dataclasses.replace(config, **{name: section})
-    for key in _FROM_MODEL:
-        asked = None if asked_clip is None or key not in overrides["clip"] else getattr(asked_clip, key)
-        if refuse_ignored and asked is not None and asked != getattr(config.clip_config(), key):
-            raise ValueError(f"{where}: clip.{key} = {asked} would be ignored: {_FROM_MODEL[key]} "
-                             f"(model.streams = {config.model.streams!r}, model.backbone = {config.model.backbone!r})")
+    return _moved_clip_keys(config, moved, overrides.get("model", {}), where, saved=saved)
+
+
+def _moved_clip_keys(config: TrainConfig, moved: dict[str, Any], model: dict[str, Any], where: str, *,
+                     saved: bool) -> TrainConfig:
+    """The [clip] keys that left the section, read as they ran. ``strides``: the tiny backbone's
+    model.tiny_strides (I3D: must be I3D's, or in a saved config anything: I3D ran with its own); ``flow``: must be
+    what model.streams reads; ``targets``: must be the [targets] section. In a saved config flow = false and the
+    default targets are also accepted: ClipConfig's defaults, which every run saved whatever it read. A value that
+    would change or contradict what runs is a ValueError naming the key."""
+    def refuse(key: str, value: Any, why: str) -> ValueError:
+        return ValueError(f"{where}: clip.{key} = {value} would be ignored: {why} (model.streams = "
+                          f"{config.model.streams!r}, model.backbone = {config.model.backbone!r})")
+
+    if "strides" in moved:
+        strides = _coerce(moved["strides"], I3D_STRIDES, f"{where}: clip.strides")
+        if config.model.backbone == "tiny":
+            if "tiny_strides" in model and config.model.tiny_strides != strides:
+                raise ValueError(f"{where}: clip.strides = {strides} and model.tiny_strides = "
+                                 f"{config.model.tiny_strides} disagree; set model.tiny_strides only")
+            try:
+                config = dataclasses.replace(config, model=dataclasses.replace(config.model, tiny_strides=strides))
+            except ValueError as err:
+                raise ValueError(f"{where}: clip.strides (now model.tiny_strides): {err}") from None
+        elif strides != I3D_STRIDES and not saved:
+            raise refuse("strides", strides, f"the i3d backbone's strides are {I3D_STRIDES} (model.tiny_strides "
+                                             "sets the tiny backbone's)")
+    if "flow" in moved:
+        flow = _coerce(moved["flow"], False, f"{where}: clip.flow")
+        if flow != config.model.reads_flow and not (saved and flow is False):
+            raise refuse("flow", flow, "flow is read exactly for model.streams two_stream and flow")
+    if "targets" in moved:
+        values = moved["targets"]
+        try:
+            targets = GazeTargetConfig(**values) if isinstance(values, dict) else None
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: clip.targets: cannot use {values!r}: {err}") from err
+        if targets is None:
+            raise ValueError(f"{where}: clip.targets must be a table; the gaze-target settings are [targets]")
+        if targets != config.targets and not (saved and targets == GazeTargetConfig()):
+            raise ValueError(f"{where}: clip.targets = {values} disagrees with [targets] "
+                             f"{dataclasses.asdict(config.targets)}; the gaze-target settings are [targets] only")
     return config
 
 
@@ -391,12 +451,7 @@ def parse_set_flags(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Rebuild a TrainConfig saved with :meth:`TrainConfig.to_dict` (exact round trip; the clip.flow and
-    clip.strides that [model] overrides are kept as saved, as they were written before they were refused)."""
+    """Rebuild a TrainConfig saved with :meth:`TrainConfig.to_dict` (exact round trip). A config written before
+    the dataset's derived settings left [clip] loads as it ran (see :func:`_moved_clip_keys`)."""
     base = TrainConfig(preset=values.get("preset", "cpu"))
-    nested = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items() if k != "preset"}  # not in place
-    targets = nested["clip"].pop("targets", None) if isinstance(nested.get("clip"), dict) else None
-    config = apply_overrides(base, nested, "saved config", refuse_ignored=False)
-    if targets is not None:
-        config = dataclasses.replace(config, clip=dataclasses.replace(config.clip, targets=GazeTargetConfig(**targets)))
-    return config
+    return apply_overrides(base, {k: v for k, v in values.items() if k != "preset"}, "saved config", saved=True)

@@ -34,7 +34,7 @@ from gazeattn.runs.lock import OutputLock, acquire as acquire_lock, LOCK_NAME
 from gazeattn.runs.checkpoints import LoadedCheckpoint, load_latest, list_checkpoints, save_checkpoint
 from gazeattn.runs.provenance import append_provenance
 from gazeattn.train.bookkeeping import MetricsWindow, ProgressBar, RunLog, eval_record, report_skips
-from gazeattn.train.config import TrainConfig
+from gazeattn.train.config import TrainConfig, from_dict
 from gazeattn.train.evaluate import evaluate
 from gazeattn.train.objective import GazeObjective
 from gazeattn.train.malloc import reuse_freed_memory
@@ -293,7 +293,10 @@ def _model_and_optimizer(config: TrainConfig, run_dir: Path, num_classes: int, *
         if loaded.model.config != model.config:
             raise DataError(loaded.path / "meta.json", "the checkpoint's model differs from this config's "
                             f"({loaded.model.config} vs {model.config}); resume with the same model settings")
-        changed = [k for k, v in loaded.meta.get("config", {}).items() if config.to_dict().get(k) != v]
+        # read as this version writes it: a config saved before (with clip.flow, ...) is not a change
+        saved, now = loaded.meta.get("config"), config.to_dict()
+        before = from_dict(saved).to_dict() if saved else {}
+        changed = [k for k, v in before.items() if now.get(k) != v]
         if changed:
             say(f"note: resuming with changed config sections {changed}")
         model.load_state_dict(loaded.model.state_dict())
