@@ -234,5 +234,5 @@ def test_rebuilding_a_saved_config_leaves_the_saved_dict_unchanged():
     saved = preset("reference").to_dict()
     snapshot = json.loads(json.dumps(saved))
     rebuilt = from_dict(saved)
-    assert saved == snapshot  # the targets table is still inside clip: a second rebuild gives the same config
+    assert saved == snapshot  # from_dict reads without changing: a second rebuild gives the same config
     assert from_dict(saved) == rebuilt == preset("reference")
