@@ -485,3 +485,29 @@ def test_pairs_compare_two_cells_seed_by_seed(tmp_path):
                           .replace("[cells.i3d]", '[cells.a]\nmodel = "gaze-direct"\n[cells.b]\nmodel = "gaze-gumbel"\n[cells.i3d]'))
         with pytest.raises(DataError, match=message):
             load_spec(path)
+
+
+def test_a_run_saved_before_the_clip_section_lost_its_derived_keys_is_reused(grid, tmp_path):
+    """Runs saved with clip.flow / clip.strides / clip.targets (and no model.tiny_strides), as before issue 18.1,
+    are the same recipe; a moved key that disagrees with what ran is still another recipe."""
+    out = _copy(grid, tmp_path)
+
+    def old_style(config):
+        strides = config["model"].pop("tiny_strides")
+        config["clip"].update(flow=False, strides=strides, targets={**config["targets"], "reduce": "majority"}
+                              if config["targets"]["reduce"] == "majority" else dict(config["targets"]))
+
+    for path in (out / "runs").rglob("*.json"):
+        if path.name not in ("cell.json", "eval.json", "config.json"):
+            continue
+        saved = json.loads(path.read_text())
+        config = saved if path.name == "config.json" else (saved if path.name == "cell.json" else saved["study"])
+        config = config if path.name == "config.json" else config["config"]
+        old_style(config)
+        path.write_text(json.dumps(saved))
+    assert [r.status for r in plan.plan_study(grid[0], out)] == ["reuse"] * 4
+    changed = json.loads((out / "runs/tiny/direct/s0/config.json").read_text())
+    changed["clip"]["strides"] = [8, 32, 32]  # the cpu preset's tiny backbone ran with (8, 16, 16)
+    (out / "runs/tiny/direct/s0/config.json").write_text(json.dumps(changed))
+    with pytest.raises(DataError, match="another recipe or world"):
+        plan.plan_study(grid[0], out)

@@ -103,18 +103,28 @@ def canonical_synth(saved: Any) -> Any:
 
 
 def canonical_config(saved: Any) -> Any:
-    """A saved training config dict (``TrainConfig.to_dict()``, whole or comparable) with the keys added since it
-    was saved set to their defaults, which train as before (the compared keys only; nothing else changes)."""
-    from gazeattn.train.config import TrainConfig
+    """A saved training config dict (``TrainConfig.to_dict()``, whole or comparable) as today's code saves it:
+    keys added since it was saved at their defaults, which train as before, and keys moved since (``clip.flow``,
+    ``clip.strides``, ``clip.targets``: :func:`gazeattn.train.config.from_dict` reads them) in their new place.
+    The settings that are not compared stay absent where they were absent. A dict that does not load is returned
+    with only the missing keys filled, so that it is reported as different rather than raising here."""
+    from gazeattn.train.config import TrainConfig, from_dict
 
     if not isinstance(saved, dict):
         return saved
-    out = copy.deepcopy(saved)
-    for section, values in TrainConfig().to_dict().items():
-        if isinstance(values, dict) and isinstance(out.get(section), dict):
-            for key, value in values.items():
-                if (section, key) not in NOT_COMPARED:
-                    out[section].setdefault(key, value)
+    try:
+        out = from_dict(copy.deepcopy(saved)).to_dict()
+    except (ValueError, TypeError, KeyError, AttributeError):
+        out = copy.deepcopy(saved)
+        for section, values in TrainConfig().to_dict().items():
+            if isinstance(values, dict) and isinstance(out.get(section), dict):
+                for key, value in values.items():
+                    if (section, key) not in NOT_COMPARED:
+                        out[section].setdefault(key, value)
+        return out
+    for section, key in NOT_COMPARED:
+        if not (isinstance(saved.get(section), dict) and key in saved[section]):
+            out.get(section, {}).pop(key, None)
     return out
 
 
