@@ -22,37 +22,13 @@ from gazeattn.study import runner
 from gazeattn.study.slurm_queue import Ledger
 from gazeattn.study.slurm_settings import SlurmSettings
 from gazeattn.study.spec import load_spec
+from test_study import TINY
 
 pytestmark = pytest.mark.slurm
 
-SPEC = """
-[study]
-seeds = [0, 1]
-baseline = "i3d"
-[study.set]
-"run.steps" = {steps}
-"run.batch" = 4
-"run.checkpoint_every" = 2
-"run.log_every" = 1
-"run.diagnostics" = false
-"clip.crop" = 48
-"clip.short_side" = 56
-"clip.train_short_side" = [56, 64]
-"model.tiny_widths" = [4, 8, 8, 12, 16]
-"model.head_channels" = [4, 4]
-"data.workers" = 0
-[worlds.tiny]
-sessions = 2
-clips_per_session = 4
-width = 64
-height = 48
-min_frames = 24
-max_frames = 30
-[cells.direct]
-model = "gaze-direct"
-[cells.i3d]
-model = "i3d"
-[executor]
+# the tiny grid of test_study.py (1 world × direct, i3d × 2 seeds), with its steps as a parameter, on 1 CPU each
+SPEC = TINY.replace('"run.steps" = 2', '"run.steps" = {steps}').replace(
+    '"run.checkpoint_every" = 1', '"run.checkpoint_every" = 2') + """[executor]
 gpus_per_cell = 0
 cpus_per_cell = 1
 mem_gb = 1
