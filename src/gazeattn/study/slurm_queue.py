@@ -10,7 +10,6 @@ each job that ended without a result (a crash, a bad setting, ``scancel``), so t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -137,7 +136,3 @@ def log_paths(out: str | Path, job_id: str) -> tuple[Path, Path]:
     """(stdout, stderr) of a job's first task, where submitit writes them."""
     folder = Path(out) / LOGS_NAME / job_id
     return folder / f"{job_id}_0_log.out", folder / f"{job_id}_0_log.err"
-
-
-def absolute(path: str | Path) -> Path:
-    return Path(os.path.abspath(path))
