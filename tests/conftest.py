@@ -46,3 +46,11 @@ def slurm_cluster() -> SlurmCluster:
         return find_cluster()
     except NoCluster as why:
         pytest.skip(str(why))
+
+
+@pytest.fixture
+def cuda_device() -> torch.device:
+    """The first CUDA GPU, for the tests marked ``gpu``; skips, saying why, where this torch has none."""
+    if not torch.cuda.is_available():
+        pytest.skip(f"no CUDA GPU here (torch {torch.__version__}, torch.cuda.is_available() is False)")
+    return torch.device("cuda", 0)
