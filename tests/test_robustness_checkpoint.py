@@ -203,6 +203,7 @@ def test_garbage_latest_pointer_falls_back_to_the_newest_folder(tmp_path, caplog
     assert any("not a checkpoint folder" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_real_sigkill_during_checkpoint_writes(tmp_path):
     """A child saves checkpoints (with an 8 MB state, so writes take a while) in a loop; kill it at random."""
     run = tmp_path / "run"

@@ -16,7 +16,7 @@ import gazeattn
 from gazeattn.cli import main
 from tinyworld import TRAIN_FLAGS, tiny_world
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "slurm" / "train.sbatch"
 # 2 ranks × batch 2 fit the 6 training clips of the tiny world; 1 thread and no DataLoader worker per rank

@@ -396,6 +396,7 @@ def test_cells_and_worlds_can_narrow_the_grid(tmp_path):
         load_spec(bad)
 
 
+@pytest.mark.slow
 def test_jobs_run_the_grid_in_worker_processes_with_the_same_results(grid, tmp_path):
     out = _copy(grid, tmp_path)
     for seed in (0, 1):

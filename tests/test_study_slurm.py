@@ -24,7 +24,7 @@ from gazeattn.study.slurm_settings import SlurmSettings
 from gazeattn.study.spec import load_spec
 from test_study import TINY
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # the tiny grid of test_study.py (1 world × direct, i3d × 2 seeds), with its steps as a parameter, on 1 CPU each
 SPEC = TINY.replace('"run.steps" = 2', '"run.steps" = {steps}').replace(

@@ -117,6 +117,7 @@ def _train_cmd(world: Path, out: Path, steps: int, *extra: str) -> list[str]:
             "--set", "run.checkpoint_every=3", "--set", "run.log_every=1", *SMALL, *extra]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_reaches_the_same_weights(world, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     full = tmp_path / "full"
@@ -166,6 +167,7 @@ def test_ctrl_c_stops_quickly_and_names_the_checkpoint_to_resume(world, tmp_path
     assert Path(named).parent == out / "checkpoints" and (Path(named) / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_train_and_evaluate(world, tmp_path, capsys):
     torchrun = Path(sys.executable).with_name("torchrun")
     out = tmp_path / "ddp"
