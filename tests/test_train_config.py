@@ -90,7 +90,7 @@ def test_clip_settings_that_agree_with_the_model_are_accepted():
     ("data", "on_bad_clip", "warn"), ("model", "attention", "soft"), ("model", "backbone", "resnet"),
     ("model", "streams", "depth"), ("model", "gaze_head_init", "zeros"), ("optim", "optimizer", "adam"),
     ("optim", "lr_schedule", "linear"), ("estimator", "eps_schedule", "linear"), ("estimator", "mode", "two_sided"),
-    ("estimator", "test_gaze", "shuffled"), ("run", "model", "gaze-magic"),
+    ("estimator", "test_gaze", "shuffled"), ("run", "variant", "gaze-magic"),
 ])
 def test_each_section_refuses_a_value_outside_its_allowed_list(section, key, value):
     with pytest.raises(ValueError, match=rf"^my.toml: .*{key} must be one of .*got '{value}'"):
