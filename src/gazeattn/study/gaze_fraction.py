@@ -3,7 +3,8 @@ cells that differ only in that share form one curve, a table per world and a plo
 
 A curve is the cells of one model with the same overrides apart from ``data.gaze_fraction`` (its name: the first
 cell's name without a trailing ``-g<percent>``); cells that do not set the share and whose variant reads no gaze
-(``i3d``: ``Variant.reads_gaze`` is False) are drawn as flat references. Pure functions over ``study.json``'s aggregates, plus the plot."""
+(``i3d``: ``Variant.reads_gaze`` is False) are drawn as flat references. Pure functions over ``study.json``'s
+aggregates, plus the plot."""
 
 from __future__ import annotations
 
