@@ -181,8 +181,11 @@ def test_a_registration_is_seen_by_every_allowed_value_list(new_head, new_varian
         register_attention(new_head, SharpenedAttention)
     with pytest.raises(TypeError, match="not an AttentionHead"):
         register_attention("linear", nn.Linear)
-    with pytest.raises(ValueError, match="needs an estimator"):
+    with pytest.raises(ValueError, match="an estimator exactly when z is 'sample'"):
         register_variant("gaze-broken", "a sample without an estimator")
+    with pytest.raises(ValueError, match="z is 'none' exactly when the variant has no attention"):
+        register_variant("gaze-broken", "attention without a z", z="none")
+    assert "gaze-broken" not in VARIANTS
 
 
 def test_a_registry_reads_as_the_tuple_of_its_names():

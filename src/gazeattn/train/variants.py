@@ -70,8 +70,10 @@ class Variant:
             raise ValueError(f"{where}: z must be one of {Z_SOURCES}, got {self.z!r}")
         if (self.z == "none") == self.attention:
             raise ValueError(f"{where}: z is 'none' exactly when the variant has no attention")
-        if (self.z == "sample") != (self.estimator is not None) or (self.z == "sample" and not self.gaze_head):
-            raise ValueError(f"{where}: z 'sample' needs an estimator and a gaze head, and an estimator z 'sample'")
+        if (self.z == "sample") != (self.estimator is not None):
+            raise ValueError(f"{where}: an estimator exactly when z is 'sample' (the z is the estimator's sample)")
+        if self.z == "sample" and not self.gaze_head:
+            raise ValueError(f"{where}: z 'sample' is drawn from the gaze head's q: it needs a gaze head")
         allowed = TEST_GAZE if self.attention else ("none",)
         if self.test_gaze not in allowed:
             raise ValueError(f"{where}: test_gaze must be one of {allowed}, got {self.test_gaze!r}")
