@@ -93,7 +93,7 @@ def test_copy_per_candidate_step_computes_the_same_gradients():
 
 def test_train_step_uses_the_presets_and_updates_weights():
     step = TrainStep("cpu", "gaze-direct", batch=2, device=torch.device("cpu"))
-    assert step.config.run.model == "gaze-direct" and step.config.model.backbone == "tiny"
+    assert step.config.run.variant == "gaze-direct" and step.config.model.backbone == "tiny"
     assert step.batch["rgb"].shape == (2, 3, 24, 80, 80) and step.batch["gaze_target"].shape == (2, 3, 5, 5)
     before = [p.detach().clone() for p in step.model.parameters()]
     assert math.isfinite(step()) and step.peak_bytes() > 0 and step.steps == 2

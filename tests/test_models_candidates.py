@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from gazeattn import estimators
-from gazeattn.models import GazeAttentionModel, ModelConfig
+from gazeattn.models import ATTENTIONS, GazeAttentionModel, ModelConfig
 
 GRID = (3, 4, 5)  # T', H', W' (clip 24×128×160 at strides (8, 32, 32))
 K = GRID[1] * GRID[2]
@@ -41,7 +41,7 @@ def _naive_losses(model, z, x5, labels):
                         for m in range(z.shape[1])], dim=1)  # (B, M)
 
 
-@pytest.mark.parametrize("attention", ["min2021", "li2018", "none"])
+@pytest.mark.parametrize("attention", list(ATTENTIONS))  # every registered head
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("chunk", [None, 7, 256])
 def test_candidate_losses_equal_the_naive_loop(attention, batch, chunk):

@@ -191,7 +191,7 @@ def test_spec_reads_flat_or_nested_overrides_and_the_shipped_specs_are_valid(tmp
     nested = load_spec(_spec_file(tmp_path, TINY.replace("\"run.steps\" = 2", "run = { steps = 2 }"), "n.toml"))
     assert nested.overrides["run.steps"] == 2
     config = spec.config(spec.worlds[0], spec.cell("i3d"), 1, root="R", workers=3)
-    assert (config.run.model, config.run.seed, config.data.root, config.data.workers) == ("i3d", 1, "R", 3)
+    assert (config.run.variant, config.run.seed, config.data.root, config.data.workers) == ("i3d", 1, "R", 3)
     assert spec.worlds[0].synth_config(1).seed == 1  # one world per seed
     real = load_spec(_spec_file(tmp_path, TINY.replace("sessions = 2\nclips_per_session = 4\nwidth = 64\n"
                                                        "height = 48\nmin_frames = 24\nmax_frames = 30",

@@ -44,7 +44,7 @@ def test_every_variant_trains_and_evaluates(world, tmp_path, variant, capsys):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
     saved = json.loads((out / "config.json").read_text())
-    assert saved["run"]["model"] == variant and saved["clip"]["crop"] == 48
+    assert saved["run"]["variant"] == variant and saved["clip"]["crop"] == 48
     capsys.readouterr()
     assert main(["eval", "--run", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

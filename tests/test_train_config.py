@@ -50,7 +50,7 @@ def test_the_presets_model_sections_are_unchanged():
 @pytest.mark.parametrize("variant, attention, gaze_head", [("gaze-direct", "glimpse", None),
                                                            ("gaze-aux", "none", True), ("i3d", "none", None)])
 def test_the_model_config_is_completed_from_the_data_the_clip_and_the_variant(variant, attention, gaze_head):
-    config = apply_overrides(preset("cpu"), {"run": {"model": variant}}, "test")
+    config = apply_overrides(preset("cpu"), {"run": {"variant": variant}}, "test")
     model = model_config(config, num_classes=7)
     assert (model.num_classes, model.clip, model.strides) == (7, (24, 80, 80), (8, 16, 16))
     assert (model.attention, model.gaze_head, model.tiny_widths) == (attention, gaze_head, (16, 32, 48, 64, 96))
@@ -90,7 +90,7 @@ def test_clip_settings_that_agree_with_the_model_are_accepted():
     ("data", "on_bad_clip", "warn"), ("model", "attention", "soft"), ("model", "backbone", "resnet"),
     ("model", "streams", "depth"), ("model", "gaze_head_init", "zeros"), ("optim", "optimizer", "adam"),
     ("optim", "lr_schedule", "linear"), ("estimator", "eps_schedule", "linear"), ("estimator", "mode", "two_sided"),
-    ("estimator", "test_gaze", "shuffled"), ("run", "model", "gaze-magic"),
+    ("estimator", "test_gaze", "shuffled"), ("run", "variant", "gaze-magic"),
 ])
 def test_each_section_refuses_a_value_outside_its_allowed_list(section, key, value):
     with pytest.raises(ValueError, match=rf"^my.toml: .*{key} must be one of .*got '{value}'"):
@@ -120,7 +120,7 @@ def _parameter_shapes(model: ModelConfig) -> dict[str, tuple[int, ...]]:
 @pytest.mark.parametrize("variant", MODELS)
 @pytest.mark.parametrize("name", PRESETS)
 def test_the_saved_config_builds_the_same_model_and_data_pipeline(name, variant):
-    config = apply_overrides(preset(name), {"run": {"model": variant}}, "test")
+    config = apply_overrides(preset(name), {"run": {"variant": variant}}, "test")
     saved = _saved(config)
     assert saved == config
     assert saved.clip_config() == config.clip_config()  # the ClipConfig the dataset gets

@@ -30,6 +30,7 @@ from gazeattn.data.layout import EgteaLayout
 from gazeattn.report.demo import write_demo_report
 from gazeattn.report.images import save_png
 from gazeattn.report.overlays import measured_gaze_sheet, write_overlay
+from gazeattn.train.variants import VARIANTS
 
 CELLS = {"direct": "gaze-direct", "gumbel": "gaze-gumbel", "i3d": "i3d"}  # the cells the demo can run
 DEMO_CELLS = ("direct", "i3d")
@@ -44,8 +45,8 @@ def demo_spec(*, seeds, steps: int, attention: str, world: dict, checkpoint_ever
     from gazeattn.study import CellSpec, StudySpec, WorldSpec
 
     fields = {k: v for k, v in world.items() if k != "synth"}
-    specs = tuple(CellSpec(name, CELLS[name], overrides={} if name == "i3d" else {"model.attention": attention})
-                  for name in cells)
+    specs = tuple(CellSpec(name, CELLS[name], overrides={"model.attention": attention}
+                           if VARIANTS[CELLS[name]].attention else {}) for name in cells)
     pairs = (("direct", "gumbel"),) if {"direct", "gumbel"} <= set(cells) else ()
     baseline = "i3d" if "i3d" in cells else None
     title = "gazeattn demo: " + (" vs ".join(cells)) + " (same head), over seeds"
@@ -123,7 +124,7 @@ def _pictures(out: Path, study_dir: Path, seed: int, cells: tuple[str, ...], fir
     for name in cells:
         run = study_dir / "runs" / "demo" / name / f"s{seed}"
         logs[name] = _read_log(run)
-        if CELLS[name] != "i3d" and (run / "checkpoints").is_dir():
+        if VARIANTS[CELLS[name]].gaze_head and (run / "checkpoints").is_dir():
             prediction = load_predictor(run).predict(layout.resolve(entry.clip).video, top=5)
             caption = f"{name} (seed {seed}) on {entry.clip.name}"
             overlays[caption] = write_overlay(prediction, out / "overlays" / f"{name}.png", title=caption,

@@ -126,13 +126,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = ckpt.model.to(device)
     clip = config.clip_config()
-    result = evaluate(model, layout, entries, clip, variant=config.run.model,
+    result = evaluate(model, layout, entries, clip, variant=config.run.variant,
                       test_gaze=args.test_gaze or config.estimator.test_gaze, seed=args.seed, batch=args.batch,
                       workers=args.workers, device=device, on_bad_clip=args.on_bad_clip,
                       class_names=ckpt.meta.get("class_names"), samples=args.samples)
     result["checkpoint"] = str(ckpt.path)
     result["step"] = ckpt.meta.get("step")
-    result["variant"] = config.run.model
+    result["variant"] = config.run.variant
     result["part"] = args.split_part
     if args.out:
         from gazeattn.utils.provenance import provenance
@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
         print(json.dumps(shown, indent=2))
     else:
-        print(f"{config.run.model} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} {args.split_part} "
+        print(f"{config.run.variant} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} {args.split_part} "
               f"clips, {result['n_windows']} windows, test gaze {result['test_gaze']}")
         print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
               f"{result['overall_accuracy']:.2f} %")

@@ -8,7 +8,8 @@ import sys
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES
 from gazeattn.utils.errors import DataError
-from gazeattn.train.config import MODELS, PRESETS, apply_overrides, load_toml, parse_set_flags, preset
+from gazeattn.train.config import PRESETS, apply_overrides, load_toml, parse_set_flags, preset
+from gazeattn.train.variants import VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=int, help="split number (default 1)")
     p.add_argument("--split-dir", help="read {train,test}_splitN.txt from this folder (e.g. the reference's split)")
     p.add_argument("--frames-root", help="root of images_rgb/ and images_flow/ (default: --data)")
-    p.add_argument("--model", choices=MODELS, help="model variant (default gaze-direct)")
+    p.add_argument("--variant", "--model", dest="variant", choices=VARIANTS,
+                   help="model variant (run.variant, default gaze-direct); --model is the same flag")
     p.add_argument("--out", required=True, help="run folder (config, log.jsonl, checkpoints/)")
     p.add_argument("--preset", choices=PRESETS, default="cpu", help="cpu (default): tiny backbone, minutes on 2 cores; "
                    "reference: the WACV 2021 recipe")
@@ -49,7 +51,7 @@ def config_from_args(args: argparse.Namespace):
     flags = {"data": {k: v for k, v in (("root", args.data), ("split", args.split), ("split_dir", args.split_dir),
                                         ("frames_root", args.frames_root), ("workers", args.workers),
                                         ("on_bad_clip", args.on_bad_clip)) if v is not None},
-             "run": {k: v for k, v in (("model", args.model), ("steps", args.steps), ("batch", args.batch),
+             "run": {k: v for k, v in (("variant", args.variant), ("steps", args.steps), ("batch", args.batch),
                                        ("seed", args.seed)) if v is not None}}
     return apply_overrides(config, {k: v for k, v in flags.items() if v}, "command line")
 

@@ -84,7 +84,7 @@ def classify_with_gaze(model, x5: Tensor, gaze_logits: Tensor | None, test_gaze:
                        samples: int = DEFAULT_SAMPLES, z: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """(class logits (B, C), z) for one test-time gaze on features x5 (B, C5, T', H', W'). The model must be in
     eval mode. ``z`` given: classify that map (the ``shuffled`` ablation). Models without attention ignore gaze."""
-    if model.config.attention == "none":
+    if not model.config.attends:
         return model.classify(None, x5).float(), None
     if z is None:
         if test_gaze == "measured":

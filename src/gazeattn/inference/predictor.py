@@ -42,7 +42,7 @@ from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.transforms import center_crop, to_unit_range
 from gazeattn.data.video import probe_video, read_video_frames
 from gazeattn.inference.forward import DETERMINISTIC, forward_clips, predicted_gaze_map
-from gazeattn.models import GazeAttentionModel
+from gazeattn.models import ATTENTIONS, GazeAttentionModel
 from gazeattn.models.weights import load_model
 from gazeattn.runs.checkpoints import resolve_checkpoint, sha256_file
 from gazeattn.utils.errors import DataError
@@ -208,7 +208,7 @@ def load_predictor(checkpoint: str | Path, *, test_gaze: str = "argmax", batch_s
         warnings.warn(note, UserWarning, stacklevel=2)
 
     expected = (clip.frames, clip.crop, clip.crop)
-    if model.config.attention == "min2021" and tuple(model.config.clip) != expected:
+    if ATTENTIONS[model.config.attention].needs_grid and tuple(model.config.clip) != expected:
         raise DataError(meta_path or model_path, f"clip config gives inputs {expected} (frames, crop, crop) but the "
                                                  f"model's attention is sized for {tuple(model.config.clip)}")
     return Predictor(model.to(device), clip=clip, class_names=[str(n) for n in names], test_gaze=test_gaze,

@@ -5,9 +5,9 @@ Public API: :class:`ModelConfig`, :class:`GazeAttentionModel` (``build_model``),
 heads) and the weight functions of :mod:`gazeattn.models.weights`.
 """
 
-from gazeattn.models.attention import AttentionHead, LiAttention, MinAttention, NoGazeHead
-from gazeattn.models.config import (ATTENTIONS, BACKBONES, GAZE_HEAD_INITS, I3D_STRIDES, STREAMS, ModelChoices,
-                                    ModelConfig)
+from gazeattn.models.attention import (ATTENTIONS, AttentionHead, GlobalPoolingHead, HeadSpec, LiAttention,
+                                       MinAttention, register_attention)
+from gazeattn.models.config import BACKBONES, GAZE_HEAD_INITS, I3D_STRIDES, STREAMS, ModelChoices, ModelConfig
 from gazeattn.models.gaze_head import GazeHead
 from gazeattn.models.gaze_model import GazeAttentionModel, ModelOutput, build_model
 from gazeattn.models.i3d import InceptionI3d, InceptionModule, MaxPool3dSame, Unit3D, same_padding

@@ -20,7 +20,20 @@ to the pooled (B, F, 1, 1, 1) features and flattened to (B, C).
 * :class:`SpreadAttention` (``spread``, ours): the sampled cell spread by a learned 3×3 kernel k (non-negative,
   summing to 1) into a spatial map with a learned gain g, with the paper's residual:
   a = g · (N/T') · (k ⊛ z) per slot, f = GAP(x5 ⊙ a) + GAP(x5). The map moves with z by construction.
-* :class:`NoGazeHead` (``none``, plain I3D): f = GAP(x5); z is ignored (may be None).
+* :class:`GlobalPoolingHead` (``none``, plain I3D): f = GAP(x5); z is ignored (may be None).
+
+The heads are registered in :data:`ATTENTIONS` (name → :class:`HeadSpec`: the class, whether it needs the grid,
+whether it uses z, one line for the docs), the one list that ``ModelConfig``'s check, :func:`build_attention`
+and ``--set model.attention=NAME`` read. A new head is a subclass and one :func:`register_attention` call. The
+registered heads (:func:`attention_table`; tests/test_registries.py checks this copy):
+
+| attention | class | needs the grid | uses z | pooled feature |
+|---|---|---|---|---|
+| `min2021` | `MinAttention` | yes | yes | a = sigmoid(FC(flatten z)), f = GAP(x5 ⊙ a) + GAP(x5) (Min & Corso) |
+| `li2018` | `LiAttention` | no | yes | z as pooling weights, f = (1/T') Σ z ⊙ x5 (Li et al.) |
+| `glimpse` | `GlimpseAttention` | no | yes | f = [GAP(x5) ; (1/T') Σ z ⊙ x5] (ours) |
+| `spread` | `SpreadAttention` | no | yes | z spread by a learned 3×3 kernel and gain, with the residual (ours) |
+| `none` | `GlobalPoolingHead` | no | no | f = GAP(x5), z ignored (plain I3D) |
 
 ``attention_map(z)`` of every head is the weight of each cell in the z-dependent part of the pooled feature,
 in units of global average pooling (N · weight, so 1 everywhere = GAP): comparable across heads, it is what the
@@ -41,13 +54,17 @@ w_m = g (k ⊛ z_m) / T'.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from gazeattn.utils.registry import Registry
+
 __all__ = [
-    "AttentionHead", "MinAttention", "LiAttention", "GlimpseAttention", "SpreadAttention", "NoGazeHead",
-    "check_grid", "build_attention",
+    "AttentionHead", "MinAttention", "LiAttention", "GlimpseAttention", "SpreadAttention", "GlobalPoolingHead",
+    "HeadSpec", "ATTENTIONS", "register_attention", "attention_table", "check_grid", "build_attention",
 ]
 
 
@@ -214,7 +231,7 @@ class SpreadAttention(AttentionHead):
         return (self.log_gain.exp() / t) * spread.view(*lead, t, h, w)
 
 
-class NoGazeHead(AttentionHead):
+class GlobalPoolingHead(AttentionHead):
     """Plain I3D classifier on GAP(x5); z is ignored. Keys: ``fc_f.*`` only."""
 
     def cell_weights(self, z: Tensor) -> Tensor:
@@ -230,17 +247,54 @@ class NoGazeHead(AttentionHead):
         return x5.flatten(2).mean(-1).unsqueeze(1).expand(b, m, -1)  # GAP(x5) for every candidate (B, M, C5)
 
 
+@dataclass(frozen=True)
+class HeadSpec:
+    """One registered head: ``head`` its class; ``needs_grid``: its constructor takes the (T', H', W') grid first
+    (a layer sized for the cells); ``attends``: its pooled feature depends on z (False: z is ignored, the model
+    needs no gaze head for it); ``summary``: one line for the docs table."""
+
+    name: str
+    head: type[AttentionHead]
+    needs_grid: bool = False
+    attends: bool = True
+    summary: str = ""
+
+    def build(self, *, grid: tuple[int, int, int], channels: int, num_classes: int, dropout: float
+              ) -> AttentionHead:
+        if self.needs_grid:
+            return self.head(grid, channels, num_classes, dropout)
+        return self.head(channels, num_classes, dropout)
+
+
+ATTENTIONS: Registry[HeadSpec] = Registry("attention")
+
+
+def register_attention(name: str, head: type[AttentionHead], *, needs_grid: bool = False, attends: bool = True,
+                       summary: str = "") -> HeadSpec:
+    """Make ``head`` the attention called ``name`` (``model.attention = name``): the one step that adds a head."""
+    if not (isinstance(head, type) and issubclass(head, AttentionHead)):
+        raise TypeError(f"attention {name!r}: {head!r} is not an AttentionHead subclass")
+    return ATTENTIONS.add(name, HeadSpec(name, head, needs_grid=needs_grid, attends=attends, summary=summary))
+
+
+register_attention("min2021", MinAttention, needs_grid=True,
+                   summary="a = sigmoid(FC(flatten z)), f = GAP(x5 ⊙ a) + GAP(x5) (Min & Corso)")
+register_attention("li2018", LiAttention, summary="z as pooling weights, f = (1/T') Σ z ⊙ x5 (Li et al.)")
+register_attention("glimpse", GlimpseAttention, summary="f = [GAP(x5) ; (1/T') Σ z ⊙ x5] (ours)")
+register_attention("spread", SpreadAttention,
+                   summary="z spread by a learned 3×3 kernel and gain, with the residual (ours)")
+register_attention("none", GlobalPoolingHead, attends=False, summary="f = GAP(x5), z ignored (plain I3D)")
+
+
+def attention_table() -> str:
+    """The registered heads as a Markdown table (name, class, grid, uses z, what it pools)."""
+    rows = ["| attention | class | needs the grid | uses z | pooled feature |", "|---|---|---|---|---|"]
+    rows += [f"| `{s.name}` | `{s.head.__name__}` | {'yes' if s.needs_grid else 'no'} | "
+             f"{'yes' if s.attends else 'no'} | {s.summary} |" for s in ATTENTIONS.values()]
+    return "\n".join(rows)
+
+
 def build_attention(name: str, *, grid: tuple[int, int, int], channels: int, num_classes: int,
                     dropout: float) -> AttentionHead:
-    """The head called ``name`` (one of :data:`gazeattn.models.config.ATTENTIONS`)."""
-    if name == "min2021":
-        return MinAttention(grid, channels, num_classes, dropout)
-    if name == "li2018":
-        return LiAttention(channels, num_classes, dropout)
-    if name == "glimpse":
-        return GlimpseAttention(channels, num_classes, dropout)
-    if name == "spread":
-        return SpreadAttention(channels, num_classes, dropout)
-    if name == "none":
-        return NoGazeHead(channels, num_classes, dropout)
-    raise ValueError(f"unknown attention {name!r}")
+    """The head registered as ``name`` (one of :data:`ATTENTIONS`)."""
+    return ATTENTIONS[name].build(grid=grid, channels=channels, num_classes=num_classes, dropout=dropout)

@@ -19,20 +19,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Collection
 
 from gazeattn.data.targets import I3D_STRIDES, grid_shape
+from gazeattn.models.attention import ATTENTIONS  # the registered heads (a live list of names)
 
 __all__ = ["ModelChoices", "ModelConfig", "BACKBONES", "STREAMS", "ATTENTIONS", "GAZE_HEAD_INITS", "I3D_STRIDES",
            "TINY_SPATIAL_STRIDES"]
 
 BACKBONES = ("i3d", "tiny")
 STREAMS = ("two_stream", "rgb", "flow")
-# min2021: sigmoid(FC(flatten z)) attention with residual (Min & Corso); li2018: z as pooling weights
-# (Li, Liu & Rehg, Gumbel-Softmax baseline); glimpse: features at the gaze cells beside GAP(x5) (ours);
-# spread: the gaze cell spread by a learned kernel and gain, with the residual (ours); none: plain classifier
-# on GAP(x5), no gaze head. See gazeattn.models.attention.
-ATTENTIONS = ("min2021", "li2018", "glimpse", "spread", "none")
 # random: the gaze head's Mixed_5b/5c start from random init (the reference); backbone: copied from the
 # backbone's (RGB stream's, in two-stream mode) Mixed_5b/5c when pretrained weights are loaded.
 GAZE_HEAD_INITS = ("random", "backbone")
@@ -55,12 +51,13 @@ class ModelChoices:
     """The fields of a model a person chooses (defaults: the reference's model).
 
     backbone: "i3d" or "tiny"; streams: "two_stream" (RGB + flow, summed at x4 and x5), "rgb" or "flow";
-    dropout: before the classifier (0.7, the reference); attention: one of ATTENTIONS; gaze_head_init: one of
-    GAZE_HEAD_INITS; head_channels: the gaze head's two (1,3,3) conv widths (() → (256, 64) for I3D, the
-    reference's, and (16, 8) for tiny); tiny_widths: the tiny backbone's five channel counts (I3D has none).
+    dropout: before the classifier (0.7, the reference); attention: a registered head, one of ATTENTIONS
+    (:mod:`gazeattn.models.attention`); gaze_head_init: one of GAZE_HEAD_INITS; head_channels: the gaze head's
+    two (1,3,3) conv widths (() → (256, 64) for I3D, the reference's, and (16, 8) for tiny); tiny_widths: the tiny
+    backbone's five channel counts (I3D has none).
     """
 
-    ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
+    ALLOWED: ClassVar[dict[str, Collection[str]]] = {
         "backbone": BACKBONES, "streams": STREAMS, "attention": ATTENTIONS, "gaze_head_init": GAZE_HEAD_INITS}
 
     backbone: str = "i3d"
@@ -96,9 +93,9 @@ class ModelConfig(ModelChoices):
     num_classes: action classes (106 for EGTEA Gaze+); clip: (frames, height, width) of the input the attention
     FC is sized for; strides: the backbone's total (t, h, w) strides -- I3D's are :data:`I3D_STRIDES`, tiny
     takes (8, s, s) with s in TINY_SPATIAL_STRIDES; gaze_head: build the gaze head q(z|x) -- None: exactly when
-    attention != "none"; True with attention "none" gives the gaze-as-auxiliary-task ablation (the head is
-    trained by the KL only and the classifier ignores z); False with an attention gives a model that only
-    takes z from outside (e.g. the measured gaze).
+    the attention uses z (:attr:`attends`, not for "none"); True with attention "none" gives the
+    gaze-as-auxiliary-task ablation (the head is trained by the KL only and the classifier ignores z); False with
+    an attention gives a model that only takes z from outside (e.g. the measured gaze).
     """
 
     num_classes: int = 106
@@ -144,8 +141,13 @@ class ModelConfig(ModelChoices):
         return t * h * w
 
     @property
+    def attends(self) -> bool:
+        """Whether the attention head uses z (its registration's ``attends``; False for ``none``)."""
+        return ATTENTIONS[self.attention].attends
+
+    @property
     def has_gaze_head(self) -> bool:
-        return self.attention != "none" if self.gaze_head is None else bool(self.gaze_head)
+        return self.attends if self.gaze_head is None else bool(self.gaze_head)
 
     @property
     def resolved_head_channels(self) -> tuple[int, int]:

@@ -79,15 +79,16 @@ class GazeAttentionModel(nn.Module):
         """Class logits (B, C) for gaze maps z (B, T', H', W') (one-hot, relaxed or measured) and x5.
 
         Runs the reference's computation (x5 ⊙ a, average, + GAP(x5), dropout, fc_f); z may be None for
-        attention "none".
+        a head that does not use z (attention "none").
         """
         return self.attention(z, x5)
 
     def attention_map(self, z: Tensor) -> Tensor:
         """The head's attention map for z, shaped like z: cell weights in units of global average pooling (for
         min2021 exactly a = sigmoid(FC(flatten z))); for pictures and diagnostics."""
-        if self.config.attention == "none":
-            raise RuntimeError("this model has no attention (attention='none'): z does not weight its features")
+        if not self.config.attends:
+            raise RuntimeError(f"this model has no attention (attention={self.config.attention!r}): z does not "
+                               "weight its features")
         return self.attention.attention_map(z)
 
     def forward(self, rgb: Tensor | None, flow: Tensor | None = None) -> ModelOutput:

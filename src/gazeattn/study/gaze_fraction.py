@@ -2,8 +2,9 @@
 cells that differ only in that share form one curve, a table per world and a plot per world with 95 % bands.
 
 A curve is the cells of one model with the same overrides apart from ``data.gaze_fraction`` (its name: the first
-cell's name without a trailing ``-g<percent>``); cells that do not set the share and use no gaze (``i3d``) are drawn
-as flat references. Pure functions over ``study.json``'s aggregates, plus the plot."""
+cell's name without a trailing ``-g<percent>``); cells that do not set the share and whose variant reads no gaze
+(``i3d``: ``Variant.reads_gaze`` is False) are drawn as flat references. Pure functions over ``study.json``'s
+aggregates, plus the plot."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gazeattn.study.spec import StudySpec
+from gazeattn.train.variants import VARIANTS
 
 __all__ = ["fraction_curves", "fraction_table", "plot_fractions", "fraction_sections", "FRACTION_KEY"]
 
 FRACTION_KEY = "data.gaze_fraction"
 _SUFFIX = re.compile(r"-g\d+$")
-NO_GAZE = ("i3d",)  # the variants that never read gaze: flat references
 
 
 def fraction_curves(spec: StudySpec, cells: Mapping[str, Any], metric: str = "mean_class_accuracy"
@@ -35,7 +36,7 @@ def fraction_curves(spec: StudySpec, cells: Mapping[str, Any], metric: str = "me
         if FRACTION_KEY in cell.overrides:
             rest = tuple(sorted((k, repr(v)) for k, v in cell.overrides.items() if k != FRACTION_KEY))
             groups.setdefault((cell.model, rest), []).append((float(cell.overrides[FRACTION_KEY]), cell.name))
-        elif cell.model in NO_GAZE:
+        elif not VARIANTS[cell.model].reads_gaze:  # never reads gaze: a flat reference
             references[cell.name] = summary
     curves = {}
     for points in groups.values():

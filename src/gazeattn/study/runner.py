@@ -63,7 +63,7 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
         raise DataError(run_dir, "holds out no validation clips to evaluate (data.validation_fraction = 0)")
     device = distributed.pick_device(config.run.device)
     model = loaded.model.to(device)
-    return evaluate(model, layout, entries, config.clip_config(), variant=config.run.model,
+    return evaluate(model, layout, entries, config.clip_config(), variant=config.run.variant,
                     test_gaze=test_gaze or config.estimator.test_gaze, seed=config.run.seed,
                     batch=batch or config.run.batch,
                     workers=parallelism_of(config).workers if workers is None else workers,

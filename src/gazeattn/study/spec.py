@@ -26,9 +26,10 @@ lines: the three dataclasses, their checks and the TOML reading that names the f
     partition = "gpu"                   #   gazeattn.study.slurm_settings)
 
 A cell's training config is ``preset(study.preset)`` → ``study.set`` → ``world.set`` → ``cell.set`` → the study's
-own keys (``run.model`` = the cell's model, ``run.seed`` = the seed, ``data.root`` = the world), which no ``set``
-may name. Unknown tables and keys are errors naming the file and key; every cell's config is resolved once when
-the spec is read, so a bad override stops the study before anything runs.
+own keys (``run.variant`` = the cell's model, ``run.seed`` = the seed, ``data.root`` = the world), which no ``set``
+may name (nor ``run.model``, the old name of ``run.variant``). A cell's ``model`` is a variant of
+:data:`gazeattn.train.variants.VARIANTS`. Unknown tables and keys are errors naming the file and key; every cell's
+config is resolved once when the spec is read, so a bad override stops the study before anything runs.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "studies" / "default.toml"
 STUDY_KEYS = ("seeds", "baseline", "pairs", "preset", "set", "title")
 WORLD_KEYS = ("synth", "data", "set", "seeds")  # plus any SynthConfig field (synthetic worlds)
 CELL_KEYS = ("model", "set", "worlds", "seeds")
-OWNED = ("run.model", "run.seed", "data.root")  # set by the study itself
+OWNED = ("run.variant", "run.model", "run.seed", "data.root")  # set by the study itself (run.model: old name)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -289,7 +290,7 @@ class StudySpec:
                                  (f"[cells.{cell.name}] set", cell.overrides)):
             if overrides:
                 config = apply_overrides(config, to_sections(overrides), where)
-        own: dict[str, dict[str, Any]] = {"run": {"model": cell.model, "seed": seed}, "data": {"root": str(root)}}
+        own: dict[str, dict[str, Any]] = {"run": {"variant": cell.model, "seed": seed}, "data": {"root": str(root)}}
         if workers is not None:
             own["data"]["workers"] = workers
         return apply_overrides(config, own, f"cell {cell.name}")

@@ -18,7 +18,10 @@ what runs.
 Configs written before (issue 18) had ``clip.flow``, ``clip.strides`` and ``clip.targets``; they still load and
 run as they did (:func:`_moved_clip_keys`): an old ``clip.strides`` sets the tiny backbone's model.tiny_strides,
 and a ``clip.flow`` or ``clip.targets`` that agrees with what runs (or, in a saved config, is the value every run
-saved: ClipConfig's default) is dropped; any other value is an error naming the key.
+saved: ClipConfig's default) is dropped; any other value is an error naming the key. ``run.model`` was renamed
+``run.variant`` (it names a variant of :mod:`gazeattn.train.variants`): ``[run] model = ...`` in a TOML file or a
+saved config and ``--set run.model=...`` still set it (:func:`_renamed_run_keys`); configs are saved with
+``variant``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipChoices, ClipConfig
 from gazeattn.data.gaze_budget import BUDGET_UNITS
@@ -39,9 +42,10 @@ from gazeattn.estimators.direct import MODES
 from gazeattn.inference.forward import TEST_GAZE
 from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, TINY_SPATIAL_STRIDES, ModelChoices
 from gazeattn.train.distributed import parse_device
+from gazeattn.train.variants import VARIANTS
 from gazeattn.utils.errors import DataError
 
-MODELS = ("gaze-direct", "gaze-gumbel", "gaze-st", "gaze-reinforce", "gaze-local", "gaze-oracle", "gaze-aux", "i3d")
+MODELS = VARIANTS  # the variants' names (a live list: the table of gazeattn.train.variants)
 PRESETS = ("cpu", "reference")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("step", "cosine")
@@ -49,7 +53,7 @@ EPS_SCHEDULES = ("reference", "constant", "exponential")  # see gazeattn.train.s
 EVAL_ON = ("auto", "test", "validation", "both")  # see TrainConfig.eval_parts
 
 
-def _check_allowed(section: str, config: Any, allowed: dict[str, tuple[str, ...]]) -> None:
+def _check_allowed(section: str, config: Any, allowed: dict[str, Collection[str]]) -> None:
     for name, values in allowed.items():
         if getattr(config, name) not in values:
             raise ValueError(f"{section}.{name} must be one of {values}, got {getattr(config, name)!r}")
@@ -110,7 +114,7 @@ class ModelSettings(ModelChoices):
     strides (I3D's are fixed; like tiny_widths, ignored by I3D) and where the initial weights come from. The rest
     of the model's config follows from the data and the variant."""
 
-    ALLOWED = {**ModelChoices.ALLOWED, "attention": ("", *ATTENTIONS)}
+    ALLOWED = {**ModelChoices.ALLOWED, "attention": ATTENTIONS.allowing("")}
 
     attention: str = ""
     tiny_strides: tuple[int, int, int] = (8, 32, 32)  # (8, s, s), s in TINY_SPATIAL_STRIDES (was clip.strides)
@@ -197,7 +201,7 @@ class EstimatorConfig:
     tau_rate: float = 0.0  # 0: constant τ; else max(tau_floor, tau·exp(-rate·step))
     samples: int = 8  # REINFORCE samples per clip
     chunk_size: int = 0  # candidate maps scored per chunk (0: all at once)
-    test_gaze: str = ""  # "" = the variant's default (argmax; expectation for gaze-gumbel); see gazeattn.inference
+    test_gaze: str = ""  # "" = the variant's default (its row's test_gaze in gazeattn.train.variants)
 
     def __post_init__(self) -> None:
         _check_allowed("estimator", self, {"eps_schedule": EPS_SCHEDULES, "mode": MODES,
@@ -208,7 +212,7 @@ class EstimatorConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    model: str = "gaze-direct"  # the variant: one of MODELS (see gazeattn.train.variants)
+    variant: str = "gaze-direct"  # one of VARIANTS (gazeattn.train.variants); was run.model (RENAMED_RUN_KEYS)
     steps: int = 300
     batch: int = 8  # per process
     seed: int = 0
@@ -226,7 +230,7 @@ class RunConfig:
     reuse_memory: bool = True  # keep freed memory for reuse (glibc malloc; same weights, fewer page faults)
 
     def __post_init__(self) -> None:
-        _check_allowed("run", self, {"model": MODELS, "eval_on": EVAL_ON})
+        _check_allowed("run", self, {"variant": VARIANTS, "eval_on": EVAL_ON})
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
         for name, low, note in (("log_every", 1, ""), ("checkpoint_every", 1, ""), ("eval_every", 0, " (0: at the end)"),
@@ -284,6 +288,7 @@ class TrainConfig:
 SECTIONS = ("data", "clip", "targets", "model", "optim", "loss", "estimator", "run")
 # the [clip] keys of configs written before they left the section (see the module's docstring)
 MOVED_CLIP_KEYS = ("flow", "strides", "targets")
+RENAMED_RUN_KEYS = {"model": "variant"}  # [run] keys of configs written before: old name → new name
 
 
 def preset(name: str) -> TrainConfig:
@@ -371,7 +376,8 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], w
                     saved: bool = False) -> TrainConfig:
     """Apply ``{section: {key: value}}``; unknown sections or keys and values a section refuses raise ValueError
     naming ``where``. The [clip] keys of configs written before (``clip.flow``, ``clip.strides``,
-    ``clip.targets``) are read last by :func:`_moved_clip_keys` (``saved``: a config.json written by a run)."""
+    ``clip.targets``) are read last by :func:`_moved_clip_keys` (``saved``: a config.json written by a run);
+    ``run.model`` is read as ``run.variant``."""
     moved: dict[str, Any] = {}
     for name, values in overrides.items():
         if name not in SECTIONS:
@@ -381,9 +387,25 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, dict[str, Any]], w
         if name == "clip":
             moved = {k: v for k, v in values.items() if k in MOVED_CLIP_KEYS}
             values = {k: v for k, v in values.items() if k not in MOVED_CLIP_KEYS}
+        if name == "run":
+            values = _renamed_run_keys(values, where)
         section = _replace_section(getattr(config, name), name, values, where)
         config = dataclasses.replace(config, **{name: section})
     return _moved_clip_keys(config, moved, overrides.get("model", {}), where, saved=saved)
+
+
+def _renamed_run_keys(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``[run]`` values with the old key names (:data:`RENAMED_RUN_KEYS`) under their new ones; both names with
+    different values is a ValueError naming ``where``."""
+    out = dict(values)
+    for old, new in RENAMED_RUN_KEYS.items():
+        if old in out:
+            value = out.pop(old)
+            if new in out and str(out[new]) != str(value):
+                raise ValueError(f"{where}: run.{old} (the old name of run.{new}) = {value!r} and run.{new} = "
+                                 f"{out[new]!r} disagree; set run.{new} only")
+            out.setdefault(new, value)
+    return out
 
 
 def _moved_clip_keys(config: TrainConfig, moved: dict[str, Any], model: dict[str, Any], where: str, *,

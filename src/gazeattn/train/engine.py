@@ -80,7 +80,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, pro
         run = setup(config, run_dir, resume=resume, device=device, dist=dist)
         _apply_cpu_settings(run)
         cfg, total, step = config.run, config.run.steps, run.start_step
-        bar = ProgressBar(progress and dist.is_main, total=total, initial=step, desc=config.run.model)
+        bar = ProgressBar(progress and dist.is_main, total=total, initial=step, desc=config.run.variant)
         window, steps_without_clips = MetricsWindow(), 0
         run.model.train()
         # Batches are received from the workers on a thread, ahead of the loop (gazeattn.train.prefetch).
@@ -222,7 +222,7 @@ class Run:
         config, results = self.config, {}
         for part in config.eval_parts():
             results[part] = evaluate(
-                self.model, self.layout, self.splits.part(part), config.clip_config(), variant=config.run.model,
+                self.model, self.layout, self.splits.part(part), config.clip_config(), variant=config.run.variant,
                 test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
                 workers=self.parallel.workers, prefetch=config.data.prefetch, device=self.device, dist=self.dist,
                 on_bad_clip=config.data.on_bad_clip, class_names=self.class_names)
@@ -250,7 +250,7 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
                                  "or choose another --out (nothing was overwritten)")
     model, optimizer, loaded = _model_and_optimizer(config, run_dir, num_classes, resume=resume, device=device,
                                                     say=say)
-    step_module: nn.Module = _TrainStep(model, GazeObjective(config.run.model, build_estimator(config), config.loss))
+    step_module: nn.Module = _TrainStep(model, GazeObjective(config.run.variant, build_estimator(config), config.loss))
     if dist.enabled:
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
@@ -269,7 +269,7 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     dataset, loader = _train_loader(config, layout, splits.train, run_dir, start_step=start_step, device=device,
                                     dist=dist, workers=parallel.workers, say=say)
     clip = json.loads(json.dumps(dataclasses.asdict(config.clip_config())))
-    meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.model,
+    meta = {"config": config.to_dict(), "class_names": names, "clip": clip, "variant": config.run.variant,
             "num_classes": num_classes, "provenance": made_by}
     run_log = RunLog(run_dir, enabled=dist.is_main, tensorboard=config.run.tensorboard, say=say)
     return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, parallel=parallel, layout=layout,

@@ -46,7 +46,7 @@ EXTRA_TEST_GAZE = ("argmax", "expectation", "sample-mean", "shuffled", "uniform"
 
 def test_gaze_modes(model, variant: str, test_gaze: str = "") -> list[str]:
     """The modes an evaluation computes, the primary first (``["none"]`` for a model without attention)."""
-    if model.config.attention == "none":
+    if not model.config.attends:
         return ["none"]
     primary = test_gaze or default_test_gaze(variant)
     extras = EXTRA_TEST_GAZE if model.gaze_head is not None else ("shuffled", "uniform", "measured")

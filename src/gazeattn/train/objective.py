@@ -4,8 +4,9 @@
 
 - KL is the forward KL per temporal slot, averaged over the slots with a measured target (``gaze_mask``);
   with a one-hot target it is the cross-entropy of the fixation cell (the reference's term).
-- z: the estimator's sample (one-hot, or relaxed for Gumbel-Softmax); the measured gaze for gaze-oracle;
-  absent for gaze-aux and i3d.
+- z: as the variant's row says (:data:`gazeattn.train.variants.VARIANTS`, its ``z``): the estimator's sample
+  (one-hot, or relaxed for Gumbel-Softmax), the measured gaze (gaze-oracle), or none (no attention: gaze-aux,
+  i3d).
 - Gaze dropout (``loss.gaze_dropout`` p, default 0): CE is taken at z̃, z with each clip's map replaced with
   probability p by the uniform map, what "no gaze information" means at test time (the ``uniform`` ablation,
   :func:`gazeattn.inference.forward.uniform_gaze_map`; for the glimpse head the pooled feature [GAP ; GAP]).
@@ -45,6 +46,7 @@ from torch.nn import functional as F
 from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
 from gazeattn.inference.forward import uniform_gaze_map
 from gazeattn.train.config import LossConfig
+from gazeattn.train.variants import VARIANTS
 
 
 def gaze_kl(gaze_logits: Tensor, target: Tensor, mask: Tensor, normalize: str = "valid") -> Tensor:
@@ -124,22 +126,25 @@ def _norm(grad: Tensor | None) -> float:
 
 @dataclass
 class GazeObjective:
-    variant: str
+    variant: str  # a registered variant (gazeattn.train.variants.VARIANTS): its row says what z is in training
     estimator: Any  # an estimator object from gazeattn.estimators, or None
     weights: LossConfig
     diagnostics: bool = True
 
+    def __post_init__(self) -> None:
+        self.z_source = VARIANTS[self.variant].z  # "sample", "measured" or "none"
+
     def _gaze_terms(self, model, x4: Tensor, x5: Tensor, batch: dict[str, Tensor], step: int,
                     generator: torch.Generator | None, stats: dict[str, float]):
-        """(gaze logits, KL, z, surrogate): the gaze head's terms and the z it samples (the measured gaze for
-        gaze-oracle); (None, 0, None, 0) without a gaze head, z None without an estimator. Adds the
-        estimator's statistics to ``stats``."""
+        """(gaze logits, KL, z, surrogate): the gaze head's terms and the z it samples (the measured gaze for a
+        variant whose z is "measured"); (None, 0, None, 0) without a gaze head, z None without an estimator. Adds
+        the estimator's statistics to ``stats``."""
         zero = x5.new_zeros(())
         if model.gaze_head is None:
             return None, zero, None, zero
         logits = model.gaze_logits(x4)  # (B, T', H', W')
         kl = gaze_kl(logits, batch["gaze_target"], batch["gaze_mask"], self.weights.kl_normalize)
-        if self.variant == "gaze-oracle":
+        if self.z_source == "measured":
             return logits, kl, measured_gaze_map(batch).to(x5.dtype), zero
         if self.estimator is None:
             return logits, kl, None, zero
@@ -160,7 +165,7 @@ class GazeObjective:
         terms: dict[str, Any] = {"stats": {"kl_target_share": float(batch["gaze_mask"].float().mean())}}
         stats = terms["stats"]
         w = self.weights
-        attends = model.config.attention != "none"
+        attends = model.config.attends
         logits, kl, z, surrogate = self._gaze_terms(model, x4, x5, batch, step, generator, stats)
         if logits is not None:
             terms["gaze_logits"] = logits

@@ -16,9 +16,12 @@ training config.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gazeattn.estimators.schedules import Constant, ExponentialDecay, Schedule, reference_eps_schedule
-from gazeattn.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: the config imports the variants, which use these schedules
+    from gazeattn.train.config import TrainConfig
 
 __all__ = ["learning_rate", "eps_schedule", "tau_schedule"]
 

@@ -16,7 +16,7 @@ Four parts (``--parts``), and the contention runs:
 
 * ``train``: one optimizer step of each model variant at each ``--shape`` -- ``cpu`` (the cpu preset: tiny RGB
   backbone, 24×80², batch 8) or ``reference`` (two-stream I3D, 24×224², batch 8; ``--batch`` overrides) --
-  through the real training path: the preset's :class:`TrainConfig` with ``run.model`` set to the variant,
+  through the real training path: the preset's :class:`TrainConfig` with ``run.variant`` set to the variant,
   ``build_model(model_config(...))``, :class:`GazeObjective` with ``build_estimator``, SGD with the preset's
   momentum and weight decay, backward, grad-norm clipping, ``optimizer.step()``, and the engine's per-step
   lr and Gumbel generator. Inputs are random tensors of the right shapes with a fixed random one-hot gaze

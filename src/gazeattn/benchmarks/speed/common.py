@@ -14,7 +14,7 @@ NUM_CLASSES = 106
 
 
 def shape_config(shape: str, variant: str, batch: int | None = None) -> TrainConfig:
-    """The preset ``shape`` with ``run.model = variant``, random init (no Kinetics file: weights do not change the
+    """The preset ``shape`` with ``run.variant = variant``, random init (no Kinetics file: weights do not change the
     cost of a step) and ``run.batch = batch or 8`` (8 at both shapes: the issue's reference shape, not the
     reference preset's 4)."""
     if shape not in SHAPES:
@@ -22,7 +22,7 @@ def shape_config(shape: str, variant: str, batch: int | None = None) -> TrainCon
     if variant not in MODELS:
         raise ValueError(f"variant must be one of {MODELS}, got {variant!r}")
     config = preset(shape)
-    run = dataclasses.replace(config.run, model=variant, batch=batch or 8)
+    run = dataclasses.replace(config.run, variant=variant, batch=batch or 8)
     return dataclasses.replace(config, run=run, model=dataclasses.replace(config.model, pretrained=""))
 
 

@@ -49,7 +49,7 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
     train, test = layout.read_split(1, "train"), layout.read_split(1, "test")
     torch.manual_seed(config.run.seed)
     model = build_model(model_config(config, num_classes=layout.n_actions(train, test))).to(device).train()
-    objective = GazeObjective(config.run.model, build_estimator(config), config.loss)
+    objective = GazeObjective(config.run.variant, build_estimator(config), config.loss)
     o = config.optim
     optimizer = build_optimizer(model.parameters(), o)
     dataset = EgteaClips(layout, train, config.clip_config(), train=True, seed=config.run.seed)
