@@ -26,10 +26,10 @@ from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
 TEST_GAZE = ("argmax", "expectation", "sample", "sample-mean", "measured")
 DETERMINISTIC = ("argmax", "expectation")  # the modes that need nothing but the video (what predict offers)
 ABLATIONS = ("shuffled", "uniform")
+COMPARED_WITH = (*ABLATIONS, "measured")  # what a run's primary mode is compared with (the study's ablation rows)
+WITHOUT_GAZE_HEAD = COMPARED_WITH  # the modes a model without a gaze head can be evaluated with
+EVALUATED = ("argmax", "expectation", "sample-mean", *COMPARED_WITH)  # every mode an evaluation reports
 DEFAULT_SAMPLES = 8
-# what an evaluation reports beside its primary mode; a model without a gaze head has only the modes that need none
-EVALUATED = ("argmax", "expectation", "sample-mean", "shuffled", "uniform", "measured")
-WITHOUT_GAZE_HEAD = ("shuffled", "uniform", "measured")
 
 
 def _seeded_noise(shape: tuple[int, ...], seeds: list[int], salt: int = 0) -> Tensor:
