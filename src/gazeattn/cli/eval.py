@@ -105,8 +105,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not (args.data or config.data.root):
         print("gazeattn eval: error: no dataset: pass --data ROOT", file=sys.stderr)
         return 2
-    config = _run_config(args, config)
     try:
+        config = _run_config(args, config)
         clips = checkpoint_clips(config, args.split_part, num_classes=ckpt.model.config.num_classes)
     except ValueError as err:
         print(f"gazeattn eval: error: {err}", file=sys.stderr)
