@@ -28,7 +28,8 @@ def test_every_mode_gives_a_distribution_per_slot(gen):
     argmax = predicted_gaze_map(logits, "argmax")
     assert _is_one_hot(argmax)
     assert torch.equal(argmax.flatten(2).argmax(-1), logits.flatten(2).argmax(-1))
-    torch.testing.assert_close(predicted_gaze_map(logits, "expectation").flatten(2), torch.softmax(logits.flatten(2), -1))
+    expectation = predicted_gaze_map(logits, "expectation")
+    torch.testing.assert_close(expectation.flatten(2), torch.softmax(logits.flatten(2), -1))
     assert torch.equal(uniform_gaze_map(logits), torch.full_like(logits, 1.0 / (H * W)))
 
 
