@@ -106,5 +106,16 @@ def _os_error_line(err: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
+def parsed_config(command: str, parser, argv: list[str], make_config):
+    """``(args, config)`` of a command whose flags decide a config (``make_config(args)``, ValueError when it is
+    invalid); ``(args, None)`` after printing ``gazeattn COMMAND: error: ...`` for an invalid one (exit status 2)."""
+    args = parser.parse_args(argv)
+    try:
+        return args, make_config(args)
+    except ValueError as err:
+        print(f"gazeattn {command}: error: {err}", file=sys.stderr)
+        return args, None
+
+
 def run() -> None:
     sys.exit(main())

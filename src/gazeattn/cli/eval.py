@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES
 from gazeattn.utils.atomic import write_text_atomic
@@ -84,56 +83,39 @@ def main(argv: list[str]) -> int:
         return _evaluate(args)
 
 
-def _entries(args: argparse.Namespace, layout, config, split: int) -> list:
-    """The clips to evaluate: the test split (``--split-dir``'s file, else the layout's own), or the run's validation
-    clips, recomputed from its saved config over its training split (``--split-dir``, else its data.split_dir)."""
+def _run_config(args: argparse.Namespace, config):
+    """The run's config with the dataset, split and split folder this command reads: ``--data``, ``--split`` and
+    ``--split-dir`` (for the validation clips, default the run's data.split_dir; for the test split, the layout's
+    own file)."""
     import dataclasses
 
-    from gazeattn.train.splits import validation_entries
-
-    if args.split_part == "validation":
-        data = dataclasses.replace(config.data, split=split, split_dir=args.split_dir or config.data.split_dir)
-        return validation_entries(layout, data)
-    split_path = Path(args.split_dir) / f"test_split{split}.txt" if args.split_dir else None
-    return layout.read_split(split, "test", split_path)
+    split_dir = args.split_dir or (config.data.split_dir if args.split_part == "validation" else "")
+    data = dataclasses.replace(config.data, root=args.data or config.data.root, split=args.split or config.data.split,
+                               split_dir=split_dir)
+    return dataclasses.replace(config, data=data)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from gazeattn.data.layout import EgteaLayout
     from gazeattn.runs.checkpoints import load_checkpoint, resolve_checkpoint
     from gazeattn.train.config import from_dict
-    from gazeattn.train.distributed import pick_device
-    from gazeattn.train.evaluate import evaluate
+    from gazeattn.train.evaluate import checkpoint_clips, evaluate_checkpoint
 
     ckpt = load_checkpoint(resolve_checkpoint(args.run or args.checkpoint), with_state=False)
     config = from_dict(ckpt.meta["config"])
-    root = args.data or config.data.root
-    if not root:
+    if not (args.data or config.data.root):
         print("gazeattn eval: error: no dataset: pass --data ROOT", file=sys.stderr)
         return 2
-    split = args.split or config.data.split
-    layout = EgteaLayout(root, config.data.frames_root or None)
     try:
-        entries = _entries(args, layout, config, split)
+        config = _run_config(args, config)
+        clips = checkpoint_clips(config, args.split_part, num_classes=ckpt.model.config.num_classes)
     except ValueError as err:
         print(f"gazeattn eval: error: {err}", file=sys.stderr)
         return 2
-    if ckpt.model.config.num_classes <= max(e.action for e in entries):
-        print(f"gazeattn eval: error: the {args.split_part} clips have labels up to "
-              f"{max(e.action for e in entries) + 1} but the model has {ckpt.model.config.num_classes} classes",
-              file=sys.stderr)
-        return 2
-    device = pick_device(args.device)
-    model = ckpt.model.to(device)
-    clip = config.clip_config()
-    result = evaluate(model, layout, entries, clip, variant=config.run.variant,
-                      test_gaze=args.test_gaze or config.estimator.test_gaze, seed=args.seed, batch=args.batch,
-                      workers=args.workers, device=device, on_bad_clip=args.on_bad_clip,
-                      class_names=ckpt.meta.get("class_names"), samples=args.samples)
-    result["checkpoint"] = str(ckpt.path)
-    result["step"] = ckpt.meta.get("step")
-    result["variant"] = config.run.variant
-    result["part"] = args.split_part
+    result = evaluate_checkpoint(ckpt, config, part=args.split_part, clips=clips, test_gaze=args.test_gaze or "",
+                                 seed=args.seed, batch=args.batch, workers=args.workers, device=args.device,
+                                 on_bad_clip=args.on_bad_clip, samples=args.samples)
+    result.update(checkpoint=str(ckpt.path), step=ckpt.meta.get("step"), variant=config.run.variant,
+                  part=args.split_part)
     if args.out:
         from gazeattn.utils.provenance import provenance
 
@@ -144,21 +126,26 @@ def _evaluate(args: argparse.Namespace) -> int:
         shown = result if args.full else {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
         print(json.dumps(shown, indent=2))
     else:
-        print(f"{config.run.variant} @ step {result['step']} ({ckpt.path}) on {result['n_clips']} {args.split_part} "
-              f"clips, {result['n_windows']} windows, test gaze {result['test_gaze']}")
-        print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
-              f"{result['overall_accuracy']:.2f} %")
-        if len(result["by_test_gaze"]) > 1:
-            print("  by test-time gaze (mean class / overall %): " + ", ".join(
-                f"{mode} {acc['mean_class_accuracy']:.1f} / {acc['overall_accuracy']:.1f}"
-                for mode, acc in result["by_test_gaze"].items()))
-        if result.get("gaze"):
-            print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                        for k, v in result["gaze"].items()))
-        if result.get("gaze_truth"):
-            print("  gaze against the truly attended cell (synthetic truth): " + ", ".join(
-                f"{k} {'–' if v is None else (f'{v:.1f}' if isinstance(v, float) else v)}"
-                for k, v in result["gaze_truth"].items()))
-        if result["skipped"]:
-            print(f"  skipped {len(result['skipped'])} unreadable clip(s): " + ", ".join(result["skipped"]))
+        _print_summary(result, args.split_part)
     return 0
+
+
+def _print_summary(result: dict, part: str) -> None:
+    """The result in a few lines: headline accuracies, every test-time gaze, gaze quality, skipped clips."""
+    print(f"{result['variant']} @ step {result['step']} ({result['checkpoint']}) on {result['n_clips']} {part} "
+          f"clips, {result['n_windows']} windows, test gaze {result['test_gaze']}")
+    print(f"  mean class accuracy {result['mean_class_accuracy']:.2f} %   overall accuracy "
+          f"{result['overall_accuracy']:.2f} %")
+    if len(result["by_test_gaze"]) > 1:
+        print("  by test-time gaze (mean class / overall %): " + ", ".join(
+            f"{mode} {acc['mean_class_accuracy']:.1f} / {acc['overall_accuracy']:.1f}"
+            for mode, acc in result["by_test_gaze"].items()))
+    if result.get("gaze"):
+        print("  gaze: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in result["gaze"].items()))
+    if result.get("gaze_truth"):
+        print("  gaze against the truly attended cell (synthetic truth): " + ", ".join(
+            f"{k} {'–' if v is None else (f'{v:.1f}' if isinstance(v, float) else v)}"
+            for k, v in result["gaze_truth"].items()))
+    if result["skipped"]:
+        print(f"  skipped {len(result['skipped'])} unreadable clip(s): " + ", ".join(result["skipped"]))

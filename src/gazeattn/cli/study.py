@@ -53,53 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from gazeattn.study.spec import DEFAULT_SPEC, load_spec, quick_spec
-
-    if args.quick and args.spec:
-        print("gazeattn study: error: give a SPEC file or --quick, not both", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print(f"gazeattn study: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+    problem = _argument_problem(args)
+    if problem:
+        print(f"gazeattn study: error: {problem}", file=sys.stderr)
         return 2
     if args.jobs > 1 and args.workers is None:
         args.workers = 1
-    if args.workers is not None and args.workers < 0:
-        print(f"gazeattn study: error: --workers must be >= 0, got {args.workers}", file=sys.stderr)
-        return 2
-    if args.run_index is not None and (args.executor != "local" or args.report_only or args.dry_run or args.status):
-        print("gazeattn study: error: --run-index runs one run here; it goes with none of --executor slurm, "
-              "--report-only, --dry-run, --status", file=sys.stderr)
-        return 2
-    if args.quick:
-        spec = quick_spec()
-    else:
-        path = Path(args.spec) if args.spec else DEFAULT_SPEC
-        if not args.spec and not path.is_file():
-            raise DataError(path, "the project's default study spec is not in this installation; pass a SPEC file")
-        spec = load_spec(path)
-
-    from gazeattn.study.plan import plan_study
-    from gazeattn.study.runner import run_study
-
+    spec = _spec_of(args)
     try:
-        if args.status:
-            from gazeattn.study.status import format_status, study_status
-
-            print(format_status(*study_status(spec, args.out, only=args.only)))
-            return 0
-        slurm = _slurm_settings(spec, args)
-        if args.run_index is not None:
-            from gazeattn.study.one_run import run_one
-
-            _, did = run_one(spec, args.out, args.run_index, only=args.only, workers=args.workers)
-            return 3 if did == "failed" else 0
-        if args.dry_run:
-            plan = plan_study(spec, args.out, only=args.only, workers=args.workers)
-            _print_plan(spec, plan)
-            return 0
-        result = run_study(spec, args.out, only=args.only, workers=args.workers, jobs=args.jobs,
-                           progress=not args.no_progress, slurm=slurm, report_only=args.report_only,
-                           command=["gazeattn", "study", *argv])
+        outcome = _run(spec, args, argv)
     except KeyboardInterrupt:
         print("\ngazeattn study: interrupted; rerun the same command to continue (finished runs are kept, the "
               "interrupted one resumes from its last checkpoint)", file=sys.stderr)
@@ -109,6 +71,63 @@ def main(argv: list[str]) -> int:
     except ValueError as err:
         print(f"gazeattn study: error: {err}", file=sys.stderr)
         return 2
+    return outcome if isinstance(outcome, int) else _print_outcome(outcome, args)
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options together, in one line, or None."""
+    if args.quick and args.spec:
+        return "give a SPEC file or --quick, not both"
+    if args.jobs < 1:
+        return f"--jobs must be >= 1, got {args.jobs}"
+    if args.workers is not None and args.workers < 0:
+        return f"--workers must be >= 0, got {args.workers}"
+    if args.run_index is not None and (args.executor != "local" or args.report_only or args.dry_run or args.status):
+        return ("--run-index runs one run here; it goes with none of --executor slurm, --report-only, --dry-run, "
+                "--status")
+    return None
+
+
+def _spec_of(args: argparse.Namespace):
+    """The study spec: ``--quick``'s, the SPEC file's, or the project's default."""
+    from gazeattn.study.spec import DEFAULT_SPEC, load_spec, quick_spec
+
+    if args.quick:
+        return quick_spec()
+    path = Path(args.spec) if args.spec else DEFAULT_SPEC
+    if not args.spec and not path.is_file():
+        raise DataError(path, "the project's default study spec is not in this installation; pass a SPEC file")
+    return load_spec(path)
+
+
+def _run(spec, args: argparse.Namespace, argv: list[str]):
+    """What the options ask: the status, one run (``--run-index``), the plan (``--dry-run``) -- each an exit
+    status -- or the study itself, its StudyResult."""
+    from gazeattn.study.plan import plan_study
+    from gazeattn.study.runner import run_study
+
+    if args.status:
+        from gazeattn.study.status import format_status, study_status
+
+        print(format_status(*study_status(spec, args.out, only=args.only)))
+        return 0
+    slurm = _slurm_settings(spec, args)
+    if args.run_index is not None:
+        from gazeattn.study.one_run import run_one
+
+        _, did = run_one(spec, args.out, args.run_index, only=args.only, workers=args.workers)
+        return 3 if did == "failed" else 0
+    if args.dry_run:
+        _print_plan(spec, plan_study(spec, args.out, only=args.only, workers=args.workers))
+        return 0
+    return run_study(spec, args.out, only=args.only, workers=args.workers, jobs=args.jobs,
+                     progress=not args.no_progress, slurm=slurm, report_only=args.report_only,
+                     command=["gazeattn", "study", *argv])
+
+
+def _print_outcome(result, args: argparse.Namespace) -> int:
+    """The study's comparisons of mean class accuracy, the selection (``--select-on``), where the report is, and
+    the failed runs (exit status 3 when there are any)."""
     report = result.report or {}
     said = [f"- [{c['world']}] {c['sentence']}" for c in report.get("comparisons", [])
             if c["metric"] == "mean_class_accuracy"]

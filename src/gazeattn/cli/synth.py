@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gazeattn.synth import (ACTION_POSITIONS, CHOICES, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
                             write_synthetic_egtea)
+from gazeattn.cli import parsed_config
 from gazeattn.utils.errors import OutputError, output_error
 
 
@@ -72,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
                "Knobs not given keep the world's value (the demo world: SynthConfig's defaults).")
     p.add_argument("out", type=Path, help="output folder (must be missing or empty unless --force)")
     p.add_argument("--world", default="demo", choices=list(WORLDS), help="named world (default demo)")
+    _add_clip_knobs(p, d)
+    _add_scene_knobs(p, d)
+    _add_gaze_knobs(p, d)
+    p.add_argument("--frames", action="store_true",
+                   help="also write the reference's frame folders images_rgb/<clip>/%%04d.jpg")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder, replacing only files the generator writes")
+    return p
+
+
+def _add_clip_knobs(p: argparse.ArgumentParser, d: SynthConfig) -> None:
+    """Sessions, clips, the seed, the clips' size and lengths, the clips without gaze, the test split's share."""
     p.add_argument("--sessions", type=int, help=f"recording sessions (default {d.sessions})")
     p.add_argument("--clips-per-session", type=int, help=f"clips per session (default {d.clips_per_session})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
@@ -84,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-gaze-fraction", type=float,
                    help=f"share of clips whose frames get no gaze sample (default {d.no_gaze_clip_fraction})")
     p.add_argument("--test-fraction", type=float, help=f"share of clips in the test split (default {d.test_fraction})")
+
+
+def _add_scene_knobs(p: argparse.ArgumentParser, d: SynthConfig) -> None:
+    """The actions, the objects and the decoys of a scene, the camera, the hand."""
     p.add_argument("--vocabulary", choices=CHOICES["vocabulary"],
                    help="small: 4 nouns, 5 verbs, 11 actions; large: 8 nouns, 7 verbs, 20 actions (default small)")
     p.add_argument("--actions", type=int, metavar="N", help="keep the vocabulary's first N actions (default all)")
@@ -107,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hand", choices=CHOICES["hand"],
                    help="how the acted-on object is marked: arm (a hand with an arm, default) or small (a small "
                         "hand, no arm: a subtle cue)")
+
+
+def _add_gaze_knobs(p: argparse.ArgumentParser, d: SynthConfig) -> None:
+    """Where the gaze goes (noise, share on the target, lead, tracker drift) and where the action is in a clip."""
     p.add_argument("--gaze-noise", type=float,
                    help=f"multiplier on gaze landing error and jitter (default {d.gaze_noise})")
     p.add_argument("--gaze-on-target", type=float,
@@ -123,11 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the action's share of the clip (default {d.action_fraction:.4f} = 1/1.2)")
     p.add_argument("--action-position", choices=ACTION_POSITIONS,
                    help="centre (default, as released) or random (anywhere in the clip)")
-    p.add_argument("--frames", action="store_true",
-                   help="also write the reference's frame folders images_rgb/<clip>/%%04d.jpg")
-    p.add_argument("--force", action="store_true",
-                   help="write into a non-empty folder, replacing only files the generator writes")
-    return p
 
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
@@ -141,11 +157,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as err:
-        print(f"gazeattn synth: error: {err}", file=sys.stderr)
+    args, config = parsed_config("synth", build_parser(), argv, config_from_args)
+    if config is None:
         return 2
     print(f"world: {args.world}; config: {config}")
     start = time.perf_counter()

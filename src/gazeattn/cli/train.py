@@ -7,6 +7,7 @@ import os
 import sys
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES
+from gazeattn.cli import parsed_config
 from gazeattn.utils.errors import DataError
 from gazeattn.train.config import PRESETS, apply_overrides, load_toml, parse_set_flags, preset
 from gazeattn.train.variants import VARIANTS
@@ -57,11 +58,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as err:
-        print(f"gazeattn train: error: {err}", file=sys.stderr)
+    args, config = parsed_config("train", build_parser(), argv, config_from_args)
+    if config is None:
         return 2
     from gazeattn.train.engine import NonFiniteLoss, train
 

@@ -8,9 +8,10 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from gazeattn.estimators.gumbel import one_hot_maps
 from gazeattn.estimators.losses import LossFn
 
-__all__ = ["EstimatorOutput", "GradientEstimator", "surrogate_from_grad"]
+__all__ = ["EstimatorOutput", "GradientEstimator", "SampleEstimator", "surrogate_from_grad"]
 
 
 def surrogate_from_grad(logits: Tensor, grad: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -54,3 +55,25 @@ class GradientEstimator(Protocol):
     def surrogate(
         self, logits: Tensor, loss_fn: LossFn | None, step: int, generator: torch.Generator | None = None
     ) -> EstimatorOutput: ...
+
+
+class SampleEstimator:
+    """The trainer-facing side of the estimators whose forward pass takes a hard sample z and whose gradient is
+    estimated from ``loss_fn`` (direct, local expectation, REINFORCE). A subclass (a frozen dataclass with a
+    ``reduction`` field) gives ``estimate(logits, loss_fn, step, generator) -> (grad (B, T', H', W'), sample (B, T')
+    flat cell indices, stats)``; :meth:`surrogate` returns z = the sample's one-hot map (detached) and a
+    zero-valued surrogate whose gradient is ``grad`` (batch-``reduction``, :func:`surrogate_from_grad`)."""
+
+    needs_loss_fn = True
+    reduction: str
+
+    def estimate(self, logits: Tensor, loss_fn: LossFn, step: int,
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+    def surrogate(
+        self, logits: Tensor, loss_fn: LossFn, step: int, generator: torch.Generator | None = None
+    ) -> EstimatorOutput:
+        grad, sample, stats = self.estimate(logits, loss_fn, step, generator)
+        z = one_hot_maps(sample, tuple(logits.shape[-2:]), dtype=logits.dtype)
+        return EstimatorOutput(surrogate_from_grad(logits, grad, reduction=self.reduction), z, grad, stats)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gazeattn.estimators.gumbel import ARGMAX_DTYPE
+from gazeattn.estimators.gumbel import ARGMAX_DTYPE, gumbel_argmax, resolve_gumbel
 from gazeattn.estimators.losses import LossFn, split_loss_output
 
-__all__ = ["CandidateScores", "coordinate_candidates", "score_coordinate_candidates"]
+__all__ = ["CandidateScores", "coordinate_candidates", "score_coordinate_candidates", "score_sample_candidates"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,14 @@ def score_coordinate_candidates(
     losses = torch.cat(totals, dim=1).view(b, t_slots, k_cells)  # (B, T'·K) -> (B, T', K)
     per_class = torch.cat(classes, dim=1).view(b, t_slots, k_cells, -1) if classes else None  # (B, T', K, C)
     return CandidateScores(losses, per_class, weights, z_index, evaluations=b * n)
+
+
+def score_sample_candidates(logits: Tensor, gumbel: Tensor | None, loss_fn: LossFn, *, chunk_size: int | None = None,
+                            generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, CandidateScores]:
+    """(γ, z*, scores): the Gumbel noise (``gumbel``, or drawn from ``generator`` when None), the sample
+    z* = argmax(logits + γ) (B, T') and the losses of its coordinate candidates (:func:`score_coordinate_candidates`):
+    what the direct and the local-expectation estimators start from."""
+    gumbel = resolve_gumbel(logits, gumbel, generator)
+    z_star = gumbel_argmax(logits, gumbel)
+    return gumbel, z_star, score_coordinate_candidates(z_star, tuple(logits.shape[-2:]), loss_fn,
+                                                       chunk_size=chunk_size)

@@ -34,13 +34,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gazeattn.estimators.base import EstimatorOutput, surrogate_from_grad
-from gazeattn.estimators.candidates import CandidateScores, score_coordinate_candidates
+from gazeattn.estimators.base import SampleEstimator
+from gazeattn.estimators.candidates import CandidateScores, score_sample_candidates
 from gazeattn.estimators.exact import DEFAULT_MAX_MAPS, joint_indices
 from gazeattn.estimators.gumbel import (
     ARGMAX_DTYPE,
     flatten_cells,
-    gumbel_argmax,
     one_hot_maps,
     resolve_gumbel,
     unflatten_cells,
@@ -151,31 +150,19 @@ def direct_estimate(
 ) -> DirectResult:
     """Direct estimate with diagnostics. ``gumbel`` (like logits) or None to draw it from ``generator``."""
     _check(logits, eps, mode)
-    gumbel = resolve_gumbel(logits, gumbel, generator)
-    z_star = gumbel_argmax(logits, gumbel)
-    scores = score_coordinate_candidates(z_star, tuple(logits.shape[-2:]), loss_fn, chunk_size=chunk_size)
+    gumbel, _, scores = score_sample_candidates(logits, gumbel, loss_fn, chunk_size=chunk_size, generator=generator)
     return direct_from_scores(logits, gumbel, scores, eps, mode=mode, relative=relative)
 
 
-def direct_gradient(
-    logits: Tensor,
-    gumbel: Tensor | None,
-    loss_fn: LossFn,
-    eps: float,
-    *,
-    mode: str = "one_sided",
-    chunk_size: int | None = None,
-    generator: torch.Generator | None = None,
-    relative: bool = False,
-) -> Tensor:
+def direct_gradient(logits: Tensor, gumbel: Tensor | None, loss_fn: LossFn, eps: float, **options) -> Tensor:
     """Coordinate-wise direct-optimization estimate of ∇_logits E_q[L], shaped like ``logits`` (B, T', H', W').
 
     Biased by O(ε) (one-sided) or O(ε²) (central); see the module docstring for the equations. ``loss_fn`` maps
     (B, M, T', H', W') one-hot candidates to (B, M) losses (or :class:`ClassLosses`), must be deterministic and
-    is called under ``torch.no_grad()`` on chunks of ``chunk_size`` candidates per clip.
+    is called under ``torch.no_grad()`` on chunks of ``chunk_size`` candidates per clip. ``options``: those of
+    :func:`direct_estimate` (``mode``, ``chunk_size``, ``generator``, ``relative``).
     """
-    return direct_estimate(logits, gumbel, loss_fn, eps, mode=mode, chunk_size=chunk_size, generator=generator,
-                           relative=relative).grad
+    return direct_estimate(logits, gumbel, loss_fn, eps, **options).grad
 
 
 @torch.no_grad()
@@ -232,7 +219,7 @@ def direct_joint_gradient(
 
 
 @dataclass(frozen=True)
-class DirectOptimization:
+class DirectOptimization(SampleEstimator):
     """Trainer-facing direct optimization: ε from ``eps_schedule(step)`` (relative to the candidate losses'
     spread if ``relative``); see :func:`direct_gradient`.
 
@@ -245,17 +232,14 @@ class DirectOptimization:
     chunk_size: int | None = None
     reduction: str = "mean"
     relative: bool = False
-    needs_loss_fn: bool = True
 
-    def surrogate(
-        self, logits: Tensor, loss_fn: LossFn, step: int, generator: torch.Generator | None = None
-    ) -> EstimatorOutput:
+    def estimate(self, logits: Tensor, loss_fn: LossFn, step: int,
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, dict]:
         eps = float(self.eps_schedule(step))
         res = direct_estimate(
             logits, None, loss_fn, eps, mode=self.mode, chunk_size=self.chunk_size, generator=generator,
             relative=self.relative,
         )
-        z = one_hot_maps(res.z_star, tuple(logits.shape[-2:]), dtype=logits.dtype)
         stats = {
             "eps": eps,
             "flip_rate": float(res.flip_rate.mean()),
@@ -265,4 +249,4 @@ class DirectOptimization:
             "eps_effective": float(res.eps.mean()),
             "loss_spread": float(res.scores.losses.std(dim=-1, unbiased=False).mean()),
         }
-        return EstimatorOutput(surrogate_from_grad(logits, res.grad, reduction=self.reduction), z, res.grad, stats)
+        return res.grad, res.z_star, stats

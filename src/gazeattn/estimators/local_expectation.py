@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gazeattn.estimators.base import EstimatorOutput, surrogate_from_grad
-from gazeattn.estimators.candidates import CandidateScores, score_coordinate_candidates
-from gazeattn.estimators.gumbel import gumbel_argmax, one_hot_maps, resolve_gumbel, slot_softmax, unflatten_cells
+from gazeattn.estimators.base import SampleEstimator
+from gazeattn.estimators.candidates import CandidateScores, score_sample_candidates
+from gazeattn.estimators.gumbel import slot_softmax, unflatten_cells
 from gazeattn.estimators.losses import LossFn
 
 __all__ = ["local_expectation_from_scores", "local_expectation_gradient", "LocalExpectation"]
@@ -48,27 +48,20 @@ def local_expectation_gradient(
     """
     if logits.dim() != 4:
         raise ValueError(f"logits must be (B, T', H', W'), got {tuple(logits.shape)}")
-    gumbel = resolve_gumbel(logits, gumbel, generator)
-    z_star = gumbel_argmax(logits, gumbel)
-    scores = score_coordinate_candidates(z_star, tuple(logits.shape[-2:]), loss_fn, chunk_size=chunk_size)
+    _, _, scores = score_sample_candidates(logits, gumbel, loss_fn, chunk_size=chunk_size, generator=generator)
     return local_expectation_from_scores(logits, scores)
 
 
 @dataclass(frozen=True)
-class LocalExpectation:
+class LocalExpectation(SampleEstimator):
     """Trainer-facing local expectation (unbiased); ``out.z`` is the Gumbel-Max sample z* (detached one-hot)."""
 
     chunk_size: int | None = None
     reduction: str = "mean"
-    needs_loss_fn: bool = True
 
-    def surrogate(
-        self, logits: Tensor, loss_fn: LossFn, step: int, generator: torch.Generator | None = None
-    ) -> EstimatorOutput:
-        gumbel = resolve_gumbel(logits, None, generator)
-        z_star = gumbel_argmax(logits, gumbel)
-        scores = score_coordinate_candidates(z_star, tuple(logits.shape[-2:]), loss_fn, chunk_size=self.chunk_size)
+    def estimate(self, logits: Tensor, loss_fn: LossFn, step: int,
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, dict]:
+        _, z_star, scores = score_sample_candidates(logits, None, loss_fn, chunk_size=self.chunk_size,
+                                                    generator=generator)
         grad = local_expectation_from_scores(logits, scores)
-        z = one_hot_maps(z_star, tuple(logits.shape[-2:]), dtype=logits.dtype)
-        stats = {"loss_evals": scores.evaluations, "grad_norm": float(grad.double().norm())}
-        return EstimatorOutput(surrogate_from_grad(logits, grad, reduction=self.reduction), z, grad, stats)
+        return grad, z_star, {"loss_evals": scores.evaluations, "grad_norm": float(grad.double().norm())}

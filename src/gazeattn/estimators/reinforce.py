@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gazeattn.estimators.base import EstimatorOutput, surrogate_from_grad
+from gazeattn.estimators.base import SampleEstimator
 from gazeattn.estimators.gumbel import ARGMAX_DTYPE, gumbel_argmax, one_hot_maps, sample_gumbel, slot_softmax
 from gazeattn.estimators.losses import LossFn, split_loss_output
 
@@ -81,38 +81,25 @@ def reinforce_estimate(
     return ReinforceResult(g.unflatten(-1, grid).to(logits.dtype), samples, lz, b * s)
 
 
-def reinforce_gradient(
-    logits: Tensor,
-    loss_fn: LossFn,
-    n_samples: int,
-    *,
-    generator: torch.Generator | None = None,
-    gumbel: Tensor | None = None,
-    baseline: str = "loo",
-    chunk_size: int | None = None,
-) -> Tensor:
-    """Unbiased REINFORCE estimate of ∇_logits E_q[L] over ``n_samples`` joint samples, shaped like logits."""
-    return reinforce_estimate(
-        logits, loss_fn, n_samples, generator=generator, gumbel=gumbel, baseline=baseline, chunk_size=chunk_size
-    ).grad
+def reinforce_gradient(logits: Tensor, loss_fn: LossFn, n_samples: int, **options) -> Tensor:
+    """Unbiased REINFORCE estimate of ∇_logits E_q[L] over ``n_samples`` joint samples, shaped like logits.
+    ``options``: those of :func:`reinforce_estimate` (``generator``, ``gumbel``, ``baseline``, ``chunk_size``)."""
+    return reinforce_estimate(logits, loss_fn, n_samples, **options).grad
 
 
 @dataclass(frozen=True)
-class Reinforce:
+class Reinforce(SampleEstimator):
     """Trainer-facing REINFORCE(-LOO); ``out.z`` is the first of the S samples (detached one-hot)."""
 
     n_samples: int = 8
     baseline: str = "loo"
     chunk_size: int | None = None
     reduction: str = "mean"
-    needs_loss_fn: bool = True
 
-    def surrogate(
-        self, logits: Tensor, loss_fn: LossFn, step: int, generator: torch.Generator | None = None
-    ) -> EstimatorOutput:
+    def estimate(self, logits: Tensor, loss_fn: LossFn, step: int,
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, dict]:
         res = reinforce_estimate(
             logits, loss_fn, self.n_samples, generator=generator, baseline=self.baseline, chunk_size=self.chunk_size
         )
-        z = one_hot_maps(res.samples[:, 0], tuple(logits.shape[-2:]), dtype=logits.dtype)
         stats = {"loss_evals": res.loss_evals, "grad_norm": float(res.grad.double().norm())}
-        return EstimatorOutput(surrogate_from_grad(logits, res.grad, reduction=self.reduction), z, res.grad, stats)
+        return res.grad, res.samples[:, 0], stats

@@ -4,18 +4,8 @@
 study's ablations classified from its backbone features by :func:`classify_with_gaze`), ``predict``
 (:mod:`gazeattn.inference.predictor`), its overlays, and ``bench speed`` all call it.
 
-Test-time gaze (``test_gaze``), how the gaze head's logits become the z the classifier sees:
-
-- ``argmax``: z = one-hot of the argmax of q per slot (deterministic; the default of the hard-sample variants);
-- ``expectation``: z = q itself, the relaxed map (the default of gaze-gumbel, which trains on relaxed maps);
-- ``sample``: one Gumbel-Max sample, seeded per clip window: the reference's stochastic protocol;
-- ``sample-mean``: the class probabilities averaged over ``samples`` seeded Gumbel-Max samples, an estimate of
-  E_q[p(y | x, z)] (the logits returned are the log of that mean);
-- ``measured``: the measured gaze (uniform on slots without a fixation): the oracle's z, or an upper bound.
-
-Ablations that ask whether the decision uses the gaze (:data:`ABLATIONS`): ``shuffled`` (each window gets the
-predicted argmax z of a window of *another* clip, handled by the evaluation, which sees many clips) and
-``uniform`` (z = 1/K everywhere).
+The test-time gaze modes (``test_gaze``: argmax, expectation, sample, sample-mean, measured) and the ablations
+(shuffled, uniform) form z in :mod:`gazeattn.inference.test_gaze`; this module runs the model around them.
 """
 
 from __future__ import annotations
@@ -26,39 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
-
-TEST_GAZE = ("argmax", "expectation", "sample", "sample-mean", "measured")
-DETERMINISTIC = ("argmax", "expectation")  # the modes that need nothing but the video (what predict offers)
-ABLATIONS = ("shuffled", "uniform")
-DEFAULT_SAMPLES = 8
-
-
-def _seeded_noise(shape: tuple[int, ...], seeds: list[int], salt: int = 0) -> Tensor:
-    """(B, *shape) float64 Gumbel noise, one generator per clip window (reproducible across batchings)."""
-    return torch.stack([sample_gumbel(shape, torch.Generator().manual_seed(s + salt), dtype=torch.float64)
-                        for s in seeds])
-
-
-def predicted_gaze_map(gaze_logits: Tensor, mode: str, *, seeds: list[int] | None = None) -> Tensor:
-    """z (B, T', H', W') from gaze logits (B, T', H', W') for ``argmax``, ``expectation`` or ``sample``."""
-    grid = tuple(gaze_logits.shape[-2:])
-    if mode == "argmax":
-        return one_hot_maps(gaze_logits.flatten(2).argmax(-1), grid, dtype=gaze_logits.dtype)
-    if mode == "expectation":
-        return F.softmax(gaze_logits.flatten(2), dim=-1).view_as(gaze_logits)  # (B, T', K) -> (B, T', H', W')
-    if mode == "sample":
-        if seeds is None or len(seeds) != gaze_logits.shape[0]:
-            raise ValueError("sample mode needs one seed per clip window")
-        idx = gumbel_argmax(gaze_logits.double().cpu(), _seeded_noise(tuple(gaze_logits.shape[1:]), seeds))
-        return one_hot_maps(idx, grid, dtype=gaze_logits.dtype).to(gaze_logits.device)
-    raise ValueError(f"a gaze map needs argmax, expectation or sample, got {mode!r}")
-
-
-def uniform_gaze_map(like: Tensor) -> Tensor:
-    """z = 1/K in every cell of every slot, shaped like ``like`` (B, T', H', W')."""
-    k = like.shape[-1] * like.shape[-2]
-    return torch.full_like(like, 1.0 / k)
+from gazeattn.inference.test_gaze import DEFAULT_SAMPLES, sampled_gaze_maps, single_gaze_map
 
 
 @dataclass
@@ -86,27 +44,14 @@ def classify_with_gaze(model, x5: Tensor, gaze_logits: Tensor | None, test_gaze:
     eval mode. ``z`` given: classify that map (the ``shuffled`` ablation). Models without attention ignore gaze."""
     if not model.config.attends:
         return model.classify(None, x5).float(), None
+    if z is None and test_gaze == "sample-mean":
+        if gaze_logits is None or seeds is None:
+            raise ValueError("test gaze 'sample-mean' needs gaze logits and one seed per clip window")
+        zs = sampled_gaze_maps(gaze_logits, seeds, samples).to(x5.device)  # (B, S, T', H', W')
+        probs = F.softmax(model.candidate_logits(zs, x5.float()), -1).mean(1)  # (B, C)
+        return probs.clamp_min(1e-30).log(), zs[:, 0]
     if z is None:
-        if test_gaze == "measured":
-            if measured is None:
-                raise ValueError("test gaze 'measured' needs the measured gaze map")
-            z = measured.to(x5.device, x5.dtype)
-        elif test_gaze == "uniform":
-            z = uniform_gaze_map(x5[:, 0])
-        elif test_gaze == "sample-mean":
-            if gaze_logits is None or seeds is None:
-                raise ValueError("test gaze 'sample-mean' needs gaze logits and one seed per clip window")
-            grid = tuple(gaze_logits.shape[-2:])
-            noise = _seeded_noise((samples, *gaze_logits.shape[1:]), seeds)  # (B, S, T', H', W')
-            logits_s = gaze_logits.double().cpu().unsqueeze(1).expand_as(noise)  # (B, S, T', H', W')
-            idx = gumbel_argmax(logits_s, noise)  # (B, S, T')
-            zs = one_hot_maps(idx, grid, dtype=torch.float32).to(x5.device)  # (B, S, T', H', W')
-            probs = F.softmax(model.candidate_logits(zs, x5.float()), -1).mean(1)  # (B, C)
-            return probs.clamp_min(1e-30).log(), zs[:, 0]
-        else:
-            if gaze_logits is None:
-                raise ValueError(f"test gaze {test_gaze!r} needs a gaze head")
-            z = predicted_gaze_map(gaze_logits.float(), test_gaze, seeds=seeds).to(x5.dtype)
+        z = single_gaze_map(test_gaze, gaze_logits, x5[:, 0], seeds=seeds, measured=measured)
     return model.classify(z, x5).float(), z
 
 

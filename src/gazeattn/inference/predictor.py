@@ -10,7 +10,7 @@ Protocol (the same as :mod:`gazeattn.train.evaluate`): every non-overlapping ``f
 frames resized so the short side is ``short_side``, centre-cropped to ``crop``², RGB in [-1, 1] as
 ``(B, C, T, H, W)``; the test-time forward is :func:`gazeattn.inference.forward.forward_clips`, as in evaluation;
 class logits averaged over the windows, then a softmax. Test-time gaze is deterministic (the modes that need
-nothing but the video, :data:`~gazeattn.inference.forward.DETERMINISTIC`): ``argmax`` (z = one-hot of the argmax
+nothing but the video, :data:`~gazeattn.inference.test_gaze.DETERMINISTIC`): ``argmax`` (z = one-hot of the argmax
 of q per slot, the default) or ``expectation`` (z = q = softmax of the gaze logits per slot, a relaxed map).
 
 Only RGB models run on a bare video: two-stream and flow models need optical-flow frames (``gazeattn prepare``),
@@ -41,7 +41,8 @@ from gazeattn.data.dataset import ClipConfig, resize_args, window_starts
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.transforms import center_crop, to_unit_range
 from gazeattn.data.video import probe_video, read_video_frames
-from gazeattn.inference.forward import DETERMINISTIC, forward_clips, predicted_gaze_map
+from gazeattn.inference.forward import forward_clips
+from gazeattn.inference.test_gaze import DETERMINISTIC, predicted_gaze_map
 from gazeattn.models import ATTENTIONS, GazeAttentionModel
 from gazeattn.models.weights import load_model
 from gazeattn.runs.checkpoints import resolve_checkpoint, sha256_file

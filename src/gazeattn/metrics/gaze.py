@@ -268,15 +268,8 @@ def gaze_report(
     The predicted cell is the argmax of the logits (ties to the lowest index) and the predicted point its cell
     centre. AUC and P/R/F1 use the per-slot softmax of the logits with the positive cell = ``gaze_cell``.
     """
-    logits = _to_numpy(gaze_logits, np.float64)
-    if logits.ndim != 4:
-        raise ValueError(f"gaze_logits must be (N, T', H', W'), got shape {logits.shape}")
+    logits, cells = _checked_logits_cells(gaze_logits, gaze_cell)
     n, t, h, w = logits.shape
-    cells = _to_numpy(gaze_cell).astype(np.int64)
-    if cells.shape != (n, t):
-        raise ValueError(f"gaze_cell must be (N, T') = {(n, t)}, got {cells.shape}")
-    if np.any((cells < -1) | (cells >= h * w)):
-        raise ValueError(f"gaze_cell must be -1 or lie in [0, {h * w})")
     width, height = frame_size
     valid = cells >= 0  # (N, T')
     n_slots = int(valid.sum())
@@ -289,13 +282,7 @@ def gaze_report(
         raise ValueError("gaze_logits must be finite on measured slots")
     pos = cells[valid]  # (S,)
     pred = scores.argmax(axis=1)
-    if gaze_xy is None:
-        true_xy = cell_centers_xy(pos, h, w)
-    else:
-        xy = _to_numpy(gaze_xy, np.float64)
-        if xy.shape != (n, t, 2):
-            raise ValueError(f"gaze_xy must be (N, T', 2) = {(n, t, 2)}, got {xy.shape}")
-        true_xy = xy[valid]
+    true_xy = _true_points(gaze_xy, valid, pos, (h, w))
     aae = angular_error_deg(cell_centers_xy(pred, h, w), true_xy, width, height, fov_deg).mean
     probs = np.exp(scores - scores.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
@@ -312,6 +299,32 @@ def gaze_report(
         threshold=threshold,
         fov_deg=fov_deg,
     )
+
+
+def _checked_logits_cells(gaze_logits: Any, gaze_cell: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (N, T', H', W') float64, cells (N, T') int64), ValueError when their shapes disagree or a cell is
+    neither −1 nor on the grid."""
+    logits = _to_numpy(gaze_logits, np.float64)
+    if logits.ndim != 4:
+        raise ValueError(f"gaze_logits must be (N, T', H', W'), got shape {logits.shape}")
+    n, t, h, w = logits.shape
+    cells = _to_numpy(gaze_cell).astype(np.int64)
+    if cells.shape != (n, t):
+        raise ValueError(f"gaze_cell must be (N, T') = {(n, t)}, got {cells.shape}")
+    if np.any((cells < -1) | (cells >= h * w)):
+        raise ValueError(f"gaze_cell must be -1 or lie in [0, {h * w})")
+    return logits, cells
+
+
+def _true_points(gaze_xy: Any | None, valid: np.ndarray, pos: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(S, 2) the measured point of each measured slot: ``gaze_xy`` (N, T', 2) on the ``valid`` (N, T') slots, or
+    without it the centre of the cell ``pos`` (S,) on the (H', W') ``grid``."""
+    if gaze_xy is None:
+        return cell_centers_xy(pos, *grid)
+    xy = _to_numpy(gaze_xy, np.float64)
+    if xy.shape != (*valid.shape, 2):
+        raise ValueError(f"gaze_xy must be (N, T', 2) = {(*valid.shape, 2)}, got {xy.shape}")
+    return xy[valid]
 
 
 @dataclass(frozen=True)

@@ -137,14 +137,7 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
             write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2))
             fsync_path(tmp)
             writing = final
-            if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never delete first
-                trash = root / f".{name}.old{os.getpid()}"
-                os.replace(final, trash)
-                os.replace(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
-            fsync_path(root)
+            _rename_into_place(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -152,15 +145,35 @@ def save_checkpoint(run_dir: str | Path, *, model: GazeAttentionModel, state: di
         write_text_atomic(root / "latest", name + "\n")
     except (OSError, OutputError) as err:
         raise CheckpointWriteError(writing, output_error(writing, err).reason + "; " + _last_good(run_dir)) from err
+    _prune(run_dir, keep=keep, current=final)
+    return final
+
+
+def _rename_into_place(tmp: Path, final: Path) -> None:
+    """The complete folder ``tmp`` becomes ``final`` (its parent synced); a ``final`` already there (the same step
+    written again: a resumed run re-reaching it) is swapped out, never deleted first."""
+    if final.exists():
+        trash = final.parent / f".{final.name}.old{os.getpid()}"
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    fsync_path(final.parent)
+
+
+def _prune(run_dir: str | Path, *, keep: int, current: Path) -> None:
+    """Delete all but the newest ``keep`` checkpoints (never ``current``; ``keep`` 0: none); each is hidden first,
+    then deleted, so a kill mid-deletion leaves no half folder under a step name."""
+    root = checkpoint_root(run_dir)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        if old != final:  # hidden first, then deleted: a kill mid-deletion leaves no half folder under a step name
+        if old != current:
             doomed = root / f".{old.name}.del{os.getpid()}"
             try:
                 os.replace(old, doomed)
             except OSError:
                 continue
             shutil.rmtree(doomed, ignore_errors=True)
-    return final
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:

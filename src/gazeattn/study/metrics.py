@@ -20,13 +20,15 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from gazeattn.inference.test_gaze import COMPARED_WITH
+
 HEADLINE = ("mean_class_accuracy", "overall_accuracy")
 
 GAZE_KEYS = ("cell_accuracy", "aae_deg", "auc", "f1")
 
 TRUTH_KEYS = ("predicted_cell_accuracy", "measured_cell_accuracy")
 
-ABLATIONS = ("shuffled", "uniform", "measured")
+ABLATIONS = COMPARED_WITH  # the test-time gazes each run's primary mode is compared with
 
 COMPARED = (*HEADLINE, "gaze.cell_accuracy", "gaze.auc", "gaze.f1", "gaze_truth.predicted_cell_accuracy")  # higher is better (AAE is summarised only)
 

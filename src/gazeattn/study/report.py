@@ -138,55 +138,77 @@ def summarize_study(spec: StudySpec, records: Sequence[Mapping[str, Any]]) -> tu
     aggregates: dict[str, dict[str, Any]] = {}
     comparisons: list[dict[str, Any]] = []
     for world in spec.worlds:
-        per_cell: dict[str, Any] = {}
-        values: dict[str, dict[str, dict[int, float | None]]] = {}
-        for cell in spec.cells:
-            rows = [r for r in records if r["world"] == world.name and r["cell"] == cell.name]
-            if not rows:
-                continue
-            keys = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
-            values[cell.name] = {k: {r["seed"]: r["metrics"].get(k) for r in rows} for k in keys}
-            modes = [r.get("test_gaze") for r in rows if r.get("test_gaze")]
-            per_cell[cell.name] = {
-                "model": cell.model, "test_gaze": modes[0] if modes else None,
-                "seeds": sorted(r["seed"] for r in rows),
-                "metrics": {k: {**summarize(list(v.values())).to_dict(), "values": {str(s): x for s, x in v.items()}}
-                            for k, v in values[cell.name].items()}}
+        per_cell, values = _world_cells(spec, world.name, records)
         aggregates[world.name] = per_cell
-        base = spec.baseline
-        if base is not None and base in values:
-            b_name = _name(base, spec.cell(base).model)
-            for cell in spec.cells:
-                if cell.name == base or cell.name not in values:
-                    continue
-                for metric in COMPARED:
-                    if metric in values[cell.name] and metric in values[base]:
-                        diff, seeds = paired(values[cell.name][metric], values[base][metric])
-                        comparisons.append(_comparison(world.name, "baseline", _name(cell.name, cell.model), b_name,
-                                                       metric, diff, seeds, cell=cell.name, baseline=base))
+        comparisons += _baseline_comparisons(spec, world.name, values)
         comparisons += _pair_comparisons(spec, world.name, values)
-        for cell in spec.cells:
-            agg = per_cell.get(cell.name)
-            primary = agg and agg["test_gaze"]
-            if not primary or primary == "none":
-                continue
-            who = _name(cell.name, cell.model)
-            for mode in ABLATIONS:
-                if mode == primary:
-                    continue
-                for metric in HEADLINE:
-                    own, other = values[cell.name].get(f"test_gaze.{primary}.{metric}"), \
-                        values[cell.name].get(f"test_gaze.{mode}.{metric}")
-                    if own is None or other is None:
-                        continue
-                    first, second = (other, own) if mode == "measured" else (own, other)
-                    a_mode, b_mode = (mode, primary) if mode == "measured" else (primary, mode)
-                    diff, seeds = paired(first, second)
-                    comparisons.append(_comparison(
-                        world.name, "ablation", f"{who} with {MODE_WORDS.get(a_mode, a_mode)}",
-                        f"{who} with {MODE_WORDS.get(b_mode, b_mode)}", metric, diff, seeds, cell=cell.name,
-                        mode=mode, primary=primary))
+        comparisons += _ablation_comparisons(spec, world.name, per_cell, values)
     return aggregates, comparisons
+
+
+def _world_cells(spec: StudySpec, world: str, records: Sequence[Mapping[str, Any]]
+                 ) -> tuple[dict[str, Any], dict[str, dict[str, dict[int, float | None]]]]:
+    """(aggregates of every cell of ``world`` with a finished run, values[cell][metric][seed])."""
+    per_cell: dict[str, Any] = {}
+    values: dict[str, dict[str, dict[int, float | None]]] = {}
+    for cell in spec.cells:
+        rows = [r for r in records if r["world"] == world and r["cell"] == cell.name]
+        if not rows:
+            continue
+        keys = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+        values[cell.name] = {k: {r["seed"]: r["metrics"].get(k) for r in rows} for k in keys}
+        modes = [r.get("test_gaze") for r in rows if r.get("test_gaze")]
+        per_cell[cell.name] = {
+            "model": cell.model, "test_gaze": modes[0] if modes else None,
+            "seeds": sorted(r["seed"] for r in rows),
+            "metrics": {k: {**summarize(list(v.values())).to_dict(), "values": {str(s): x for s, x in v.items()}}
+                        for k, v in values[cell.name].items()}}
+    return per_cell, values
+
+
+def _baseline_comparisons(spec: StudySpec, world: str, values) -> list[dict[str, Any]]:
+    """Every other cell − the baseline cell, per metric of COMPARED both have (none without a baseline)."""
+    base, out = spec.baseline, []
+    if base is None or base not in values:
+        return out
+    b_name = _name(base, spec.cell(base).model)
+    for cell in spec.cells:
+        if cell.name == base or cell.name not in values:
+            continue
+        for metric in COMPARED:
+            if metric in values[cell.name] and metric in values[base]:
+                diff, seeds = paired(values[cell.name][metric], values[base][metric])
+                out.append(_comparison(world, "baseline", _name(cell.name, cell.model), b_name,
+                                       metric, diff, seeds, cell=cell.name, baseline=base))
+    return out
+
+
+def _ablation_comparisons(spec: StudySpec, world: str, per_cell: dict[str, Any], values) -> list[dict[str, Any]]:
+    """Within the runs of every cell with test-time gaze: primary − each ablation (measured − primary), of the
+    HEADLINE metrics."""
+    out = []
+    for cell in spec.cells:
+        agg = per_cell.get(cell.name)
+        primary = agg and agg["test_gaze"]
+        if not primary or primary == "none":
+            continue
+        who = _name(cell.name, cell.model)
+        for mode in ABLATIONS:
+            if mode == primary:
+                continue
+            for metric in HEADLINE:
+                own, other = values[cell.name].get(f"test_gaze.{primary}.{metric}"), \
+                    values[cell.name].get(f"test_gaze.{mode}.{metric}")
+                if own is None or other is None:
+                    continue
+                first, second = (other, own) if mode == "measured" else (own, other)
+                a_mode, b_mode = (mode, primary) if mode == "measured" else (primary, mode)
+                diff, seeds = paired(first, second)
+                out.append(_comparison(
+                    world, "ablation", f"{who} with {MODE_WORDS.get(a_mode, a_mode)}",
+                    f"{who} with {MODE_WORDS.get(b_mode, b_mode)}", metric, diff, seeds, cell=cell.name,
+                    mode=mode, primary=primary))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- writing

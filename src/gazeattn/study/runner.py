@@ -24,7 +24,7 @@ from gazeattn.study.plan import (
     CELL_FILE, EVAL_FILE, FAILED_FILE, STDOUT_FILE, PlannedRun, _check_world, plan_study, train_seconds)
 from gazeattn.study.spec import StudySpec, WorldSpec
 from gazeattn.train.engine import NonFiniteLoss, train
-from gazeattn.train.parallelism import jobs_threads, parallelism_of, usable_cores
+from gazeattn.train.parallelism import jobs_threads, usable_cores
 from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.utils.errors import DataError
 from gazeattn.utils.provenance import provenance
@@ -42,13 +42,11 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
 
     ``config`` (a TrainConfig; default: the one saved in the checkpoint) gives the dataset, split, clip settings,
     seed (for the ``shuffled`` and ``sample`` test-gaze modes) and batch; ``workers``/``batch`` override it.
-    Returns :func:`gazeattn.train.evaluate.evaluate`'s result. DataError when the run has no usable checkpoint.
+    Returns :func:`gazeattn.train.evaluate.evaluate_checkpoint`'s result. DataError when the run has no usable
+    checkpoint.
     """
-    from gazeattn.data.layout import EgteaLayout
-    from gazeattn.train import distributed
     from gazeattn.train.config import from_dict
-    from gazeattn.train.evaluate import evaluate
-    from gazeattn.train.splits import read_run_splits
+    from gazeattn.train.evaluate import evaluate_checkpoint
 
     run_dir = Path(run_dir)
     loaded = load_latest(run_dir, with_state=False)
@@ -56,19 +54,10 @@ def evaluate_run(run_dir: str | Path, *, config=None, test_gaze: str = "", worke
         raise DataError(run_dir, "has no usable checkpoint to evaluate")
     if config is None:
         config = from_dict(loaded.meta["config"])
-    data = config.data
-    layout = EgteaLayout(data.root, data.frames_root or None)
-    entries = read_run_splits(layout, data, test=part == "test").part(part)
-    if part == "validation" and not entries:
+    if part == "validation" and config.data.validation_fraction <= 0:
         raise DataError(run_dir, "holds out no validation clips to evaluate (data.validation_fraction = 0)")
-    device = distributed.pick_device(config.run.device)
-    model = loaded.model.to(device)
-    return evaluate(model, layout, entries, config.clip_config(), variant=config.run.variant,
-                    test_gaze=test_gaze or config.estimator.test_gaze, seed=config.run.seed,
-                    batch=batch or config.run.batch,
-                    workers=parallelism_of(config).workers if workers is None else workers,
-                    prefetch=data.prefetch, device=device, on_bad_clip=data.on_bad_clip,
-                    class_names=loaded.meta.get("class_names"), progress=progress)
+    return evaluate_checkpoint(loaded, config, part=part, test_gaze=test_gaze, batch=batch, workers=workers,
+                               progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------- the plan

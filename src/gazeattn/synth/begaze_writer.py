@@ -46,8 +46,40 @@ def frame_timecode(frame: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}:{ff:02d}"
 
 
+# the header lines every version shares, between the run/calibration block and the Format line
+_SETUP_LINES = (
+    "## Calibration Area:\t1280\t960",
+    "## [Geometry]",
+    "## Stimulus Dimension [mm]:\t1280\t960",
+    "## Head Distance [mm]:\t1450",
+    "## [Hardware Setup]",
+    "## System ID:\t",
+    "## Operating System :\t",
+    "## IView X Version:\t",
+    "## [Filter Settings]",
+    "## Heuristics:\tFalse",
+    "## Heuristics Stage:\t0",
+    "## Bilateral:\tFalse",
+    "## Gaze Cursor Filter:\tFalse",
+    "## Saccade Length [px]:\t0",
+    "## Filter Depth [ms]:\t0",
+)
+
+
 def _header(version: int, n_samples: int, *, subject: str, description: str, converted_from: str,
             date: str, stimulus: str) -> list[str]:
+    """The 33 ``##`` lines of a BeGaze ``version`` (1 or 2) export, then the column names."""
+    head, fmt = _version_lines(version, n_samples, subject=subject, description=description,
+                               converted_from=converted_from, date=date, stimulus=stimulus)
+    head += [*_SETUP_LINES, fmt, "##"]
+    assert len(head) == 33, len(head)
+    head.append("\t".join(V1_COLUMNS if version == 1 else V2_COLUMNS))
+    return head
+
+
+def _version_lines(version: int, n_samples: int, *, subject: str, description: str, converted_from: str,
+            date: str, stimulus: str) -> tuple[list[str], str]:
+    """The lines of ``version``'s header before :data:`_SETUP_LINES`, and its Format line."""
     if version == 1:
         head = [
             "## [BeGaze]",
@@ -88,28 +120,7 @@ def _header(version: int, n_samples: int, *, subject: str, description: str, con
             "## [Calibration]",
         ]
         fmt = "## Format:\tLEFT, RIGHT, POR, AOI, EYEPOSITION, GAZEVECTOR, FRAMECOUNTER"
-    head += [
-        "## Calibration Area:\t1280\t960",
-        "## [Geometry]",
-        "## Stimulus Dimension [mm]:\t1280\t960",
-        "## Head Distance [mm]:\t1450",
-        "## [Hardware Setup]",
-        "## System ID:\t",
-        "## Operating System :\t",
-        "## IView X Version:\t",
-        "## [Filter Settings]",
-        "## Heuristics:\tFalse",
-        "## Heuristics Stage:\t0",
-        "## Bilateral:\tFalse",
-        "## Gaze Cursor Filter:\tFalse",
-        "## Saccade Length [px]:\t0",
-        "## Filter Depth [ms]:\t0",
-        fmt,
-        "##",
-    ]
-    assert len(head) == 33, len(head)
-    head.append("\t".join(V1_COLUMNS if version == 1 else V2_COLUMNS))
-    return head
+    return head, fmt
 
 
 def _f2(values: np.ndarray) -> list[str]:

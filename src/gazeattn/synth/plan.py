@@ -114,17 +114,33 @@ def _action_span(rng: np.random.Generator, config: SynthConfig, n: int) -> tuple
 
 def plan_world(config: SynthConfig) -> list[PlannedSession]:
     """The sessions and clips of the world (nothing drawn yet): actions, lengths, split and no-gaze clips."""
-    rng = np.random.default_rng([config.seed, 0])
+    rng = np.random.default_rng([config.seed, 0])  # one stream, drawn from in this order
     n_total = config.sessions * config.clips_per_session
     actions = _actions(config)
-    secondary = VOCABULARIES[config.vocabulary].secondary
-    # actions: every action at least twice when there is room (train and test), the rest by frequency
+    sessions = _plan_sessions(rng, config, actions, _action_order(rng, actions, n_total))
+    all_clips = [c for sess in sessions for c in sess.clips]
+    _split_by_action(rng, config, all_clips)
+    _top_up_test(rng, config, all_clips)
+    n_no_gaze = round(config.no_gaze_clip_fraction * n_total)
+    for i in rng.permutation(n_total)[:n_no_gaze]:
+        all_clips[int(i)].no_gaze = True
+    return sessions
+
+
+def _action_order(rng: np.random.Generator, actions: list, n_total: int) -> list[int]:
+    """The action of each clip, in order: every action at least twice when there is room (train and test), the
+    rest by frequency."""
     reps = 2 if n_total >= 2 * len(actions) else (1 if n_total >= len(actions) else 0)
     order = [i for i in range(len(actions)) for _ in range(reps)]
     weights = np.array([w for _, _, w in actions])
     order += list(rng.choice(len(actions), size=n_total - len(order), p=weights / weights.sum()))
-    order = [int(i) for i in rng.permutation(order)]
+    return [int(i) for i in rng.permutation(order)]
 
+
+def _plan_sessions(rng: np.random.Generator, config: SynthConfig, actions: list,
+                   order: list[int]) -> list[PlannedSession]:
+    """The sessions, their clips one after another on the session's timeline (lengths, action spans, nouns)."""
+    secondary = VOCABULARIES[config.vocabulary].secondary
     sessions: list[PlannedSession] = []
     k = 0
     for s in range(config.sessions):
@@ -146,9 +162,11 @@ def plan_world(config: SynthConfig) -> list[PlannedSession]:
             clips.append(PlannedClip(s, c, clip, verb, nouns, (pad, pad + length)))
             cursor += n + int(rng.integers(6, 72))
         sessions.append(PlannedSession(s, name, version, cursor + int(rng.integers(24, 72)), clips, {}))
+    return sessions
 
-    all_clips = [c for sess in sessions for c in sess.clips]
-    # split by clip, stratified by action: ~test_fraction of each action, at least one each side if n >= 2
+
+def _split_by_action(rng: np.random.Generator, config: SynthConfig, all_clips: list[PlannedClip]) -> None:
+    """The split by clip, stratified by action: ~test_fraction of each action, at least one each side if n >= 2."""
     by_action: dict[str, list[PlannedClip]] = {}
     for c in all_clips:
         by_action.setdefault(c.action_name, []).append(c)
@@ -159,7 +177,11 @@ def plan_world(config: SynthConfig) -> list[PlannedSession]:
             n_test = min(max(n_test, 1), len(group) - 1)
         for i in rng.permutation(len(group))[:n_test]:
             group[int(i)].split = "test"
-    # tiny worlds (actions seen once): still ~test_fraction of the clips in test, keeping one train clip
+
+
+def _top_up_test(rng: np.random.Generator, config: SynthConfig, all_clips: list[PlannedClip]) -> None:
+    """Tiny worlds (actions seen once): still ~test_fraction of the clips in test, keeping one train clip."""
+    n_total = len(all_clips)
     want = min(round(config.test_fraction * n_total), n_total - 1)
     if config.test_fraction > 0 and n_total >= 2:
         want = max(want, 1)
@@ -172,10 +194,6 @@ def plan_world(config: SynthConfig) -> list[PlannedSession]:
                 c.split = "test"
                 train_count[c.action_name] -= 1
                 n_test += 1
-    n_no_gaze = round(config.no_gaze_clip_fraction * n_total)
-    for i in rng.permutation(n_total)[:n_no_gaze]:
-        all_clips[int(i)].no_gaze = True
-    return sessions
 
 
 def session_style(config: SynthConfig, s: PlannedSession) -> dict:

@@ -305,18 +305,10 @@ def _conflicts(objects, hand, hand_r, width, height) -> int:
     return int(bad.sum())
 
 
-def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int, action: tuple[int, int],
-               width: int, height: int, counter_colour: np.ndarray, skin: tuple[int, int, int],
-               sleeve: tuple[int, int, int], extra_nouns: tuple[str, ...] = (),
-               knobs: SceneKnobs = SceneKnobs()) -> ClipScene:
-    """Simulate one clip: random object layout, the verb's motion on the touched object, distractors.
-
-    ``extra_nouns`` (a secondary noun of the label) are placed in the scene as distractors. ``knobs``: see
-    :class:`SceneKnobs` (the defaults draw exactly the random numbers of the original scene).
-    """
-    vocab = VOCABULARIES[knobs.vocabulary]
-    t = np.arange(n_frames, dtype=np.float64)
-    a0, a1 = action
+def _object_names(rng: np.random.Generator, vocab, noun: str, extra_nouns: tuple[str, ...],
+                  knobs: SceneKnobs) -> list[str]:
+    """The nouns of a scene's objects: the target's first, the secondary nouns' last (never the decoy), the rest
+    drawn (``knobs.distractor_nouns``: "others" never the target's noun, "any" may)."""
     all_nouns = [s.name for s in vocab.nouns]
     others = [n for n in all_nouns if n != noun and n not in extra_nouns]
     n_obj = int(rng.integers(knobs.objects[0], knobs.objects[1] + 1))  # objects in all, target included
@@ -330,8 +322,15 @@ def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int,
     names = ([noun] + list(extra_nouns) + rest_names)[:n_obj]
     if extra_nouns:  # the decoy (second object) should not be the secondary noun's object
         names = [names[0]] + names[2:] + [names[1]] if len(names) > 2 else names
-    base_r = rng.uniform(*knobs.object_size) * height
-    # decoys do a verb's motion (no hand), the rest drift
+    return names
+
+
+def _decoy_verbs(rng: np.random.Generator, vocab, verb: str, noun: str, names: list[str],
+                 extra_nouns: tuple[str, ...], knobs: SceneKnobs) -> list[str]:
+    """The verbs whose motion the decoys (the objects after the target) perform without a hand; the rest drift.
+    With ``knobs.decoy_kind`` "action" a decoy acts out another action of the world: its noun in ``names`` is
+    replaced (in place) too."""
+    n_obj = len(names)
     pool = [v for v in vocab.verbs if v != verb] if knobs.decoy_verbs == "others" else list(vocab.verbs)
     decoy_verbs = [str(rng.choice(pool))]
     n_decoys = n_obj - 1 if knobs.decoys == "all" else min(int(knobs.decoys), n_obj - 1)
@@ -347,6 +346,24 @@ def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int,
             group = foils if foils and rng.random() < 0.5 else allowed
             if group:
                 decoy_verbs[i - 1], names[i] = group[int(rng.integers(len(group)))]
+    return decoy_verbs
+
+
+def make_scene(rng: np.random.Generator, *, verb: str, noun: str, n_frames: int, action: tuple[int, int],
+               width: int, height: int, counter_colour: np.ndarray, skin: tuple[int, int, int],
+               sleeve: tuple[int, int, int], extra_nouns: tuple[str, ...] = (),
+               knobs: SceneKnobs = SceneKnobs()) -> ClipScene:
+    """Simulate one clip: random object layout, the verb's motion on the touched object, distractors.
+
+    ``extra_nouns`` (a secondary noun of the label) are placed in the scene as distractors. ``knobs``: see
+    :class:`SceneKnobs` (the defaults draw exactly the random numbers of the original scene).
+    """
+    vocab = VOCABULARIES[knobs.vocabulary]
+    t = np.arange(n_frames, dtype=np.float64)
+    a0, a1 = action
+    names = _object_names(rng, vocab, noun, extra_nouns, knobs)  # the target first
+    base_r = rng.uniform(*knobs.object_size) * height
+    decoy_verbs = _decoy_verbs(rng, vocab, verb, noun, names, extra_nouns, knobs)
     best = None
     for _ in range(60 if knobs.legacy_placement else 200):  # re-draw until nothing touches the hand or the target
         attempt = _layout(rng, names, verb, decoy_verbs, t, a0, a1, base_r, width, height, knobs)

@@ -39,7 +39,7 @@ from gazeattn.data.gaze_budget import BUDGET_UNITS
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.validation_split import MAX_VALIDATION_FRACTION, VALIDATION_UNITS
 from gazeattn.estimators.direct import MODES
-from gazeattn.inference.forward import TEST_GAZE
+from gazeattn.inference.test_gaze import TEST_GAZE
 from gazeattn.models.config import ATTENTIONS, I3D_STRIDES, TINY_SPATIAL_STRIDES, ModelChoices
 from gazeattn.train.distributed import parse_device
 from gazeattn.train.variants import VARIANTS

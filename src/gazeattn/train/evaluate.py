@@ -33,15 +33,17 @@ from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.data.transforms import CropFlip
 from gazeattn.data.truth import read_truth
-from gazeattn.train.prefetch import Prefetcher
-from gazeattn.inference import DEFAULT_SAMPLES, classify_with_gaze, forward_clips
+from gazeattn.inference import classify_with_gaze, forward_clips
+from gazeattn.inference.test_gaze import (DEFAULT_SAMPLES, EVALUATED, WITHOUT_GAZE_HEAD, ShuffledGaze,
+                                          measured_gaze_map)
 from gazeattn.metrics.actions import action_report, aggregate_windows
 from gazeattn.metrics.gaze import gaze_report, gaze_truth_report
-from gazeattn.train.distributed import DistInfo, all_gather_objects
-from gazeattn.train.objective import measured_gaze_map
+from gazeattn.runs.checkpoints import LoadedCheckpoint
+from gazeattn.train.distributed import DistInfo, all_gather_objects, pick_device
+from gazeattn.train.parallelism import parallelism_of
+from gazeattn.train.prefetch import Prefetcher
+from gazeattn.train.splits import split_file, validation_entries
 from gazeattn.train.variants import default_test_gaze
-
-EXTRA_TEST_GAZE = ("argmax", "expectation", "sample-mean", "shuffled", "uniform", "measured")
 
 
 def test_gaze_modes(model, variant: str, test_gaze: str = "") -> list[str]:
@@ -49,36 +51,10 @@ def test_gaze_modes(model, variant: str, test_gaze: str = "") -> list[str]:
     if not model.config.attends:
         return ["none"]
     primary = test_gaze or default_test_gaze(variant)
-    extras = EXTRA_TEST_GAZE if model.gaze_head is not None else ("shuffled", "uniform", "measured")
+    extras = EVALUATED if model.gaze_head is not None else WITHOUT_GAZE_HEAD
     if model.gaze_head is None and primary not in ("measured", "uniform"):
         raise ValueError(f"test gaze {primary!r} needs a gaze head; this model takes z from outside (measured)")
     return [primary] + [m for m in extras if m != primary]
-
-
-class _ShuffledGaze:
-    """z of another clip for every window: drawn from this batch and the previous one (seeded, deterministic)."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
-        self.calls = 0
-        self.pool_z: torch.Tensor | None = None
-        self.pool_clip: torch.Tensor | None = None
-
-    def __call__(self, z: torch.Tensor, clips: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """(z', fallbacks): z' (B, T', H', W') from windows of other clips; uniform where none is at hand."""
-        pool_z = z if self.pool_z is None else torch.cat([self.pool_z, z])
-        pool_clip = clips if self.pool_clip is None else torch.cat([self.pool_clip, clips])
-        gen = torch.Generator().manual_seed(self.seed * 7_919 + self.calls)
-        out, fallbacks = torch.empty_like(z), 0
-        for i, c in enumerate(clips.tolist()):
-            others = torch.nonzero(pool_clip != c).flatten()
-            if len(others):
-                out[i] = pool_z[others[torch.randint(len(others), (1,), generator=gen)]]
-            else:
-                out[i] = 1.0 / (z.shape[-1] * z.shape[-2])
-                fallbacks += 1
-        self.pool_z, self.pool_clip, self.calls = z, clips, self.calls + 1
-        return out, fallbacks
 
 
 def slot_fixations(gaze_xy: torch.Tensor, gaze_type: torch.Tensor, t_stride: int) -> np.ndarray:
@@ -124,7 +100,7 @@ def _window_rows(model, batches, clip: ClipConfig, *, modes: list[str], seed: in
     use_gaze = model.gaze_head is not None
     rows: dict[str, Any] = {"clip": [], "gaze_logits": [], "gaze_cell": [], "fix_xy": [], "truth_cell": [],
                             "logits": {m: [] for m in modes}, "shuffle_fallbacks": 0}
-    shuffled = _ShuffledGaze(seed)
+    shuffled = ShuffledGaze(seed)
     for b in batches:
         if b is None:
             continue
@@ -188,7 +164,18 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
             rows = _window_rows(model, batches, clip, modes=modes, seed=seed, samples=samples, device=device,
                                 truth_cells=truth_cells_of(layout, ds, clip))
         skipped = ds.all_skipped()
-    use_gaze = model.gaze_head is not None
+    merged = _gather_rows(rows, dist)
+    result = _action_results(merged, [e.action for e in ds.entries], modes,
+                             model.config.num_classes, class_names)
+    result["shuffle_fallbacks"] = int(merged["shuffle_fallbacks"].sum())
+    result["skipped"] = list(dict.fromkeys(name for part in all_gather_objects(dist, skipped) for name, _ in part))
+    result.update(_gaze_results(merged, clip, use_gaze=model.gaze_head is not None))
+    return result
+
+
+def _gather_rows(rows: dict[str, Any], dist: DistInfo) -> dict[str, torch.Tensor | None]:
+    """Every rank's window rows, concatenated (``logits/<mode>`` per mode; None where no rank has any).
+    RuntimeError when no window was evaluated anywhere."""
     local = {k: (torch.cat(v) if v else None) for k, v in rows.items() if k not in ("logits", "shuffle_fallbacks")}
     local.update({f"logits/{m}": torch.cat(v) if v else None for m, v in rows["logits"].items()})
     local["shuffle_fallbacks"] = torch.tensor([rows["shuffle_fallbacks"]])
@@ -197,9 +184,15 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
               else None for k in local}
     if merged["clip"] is None:
         raise RuntimeError("no test clip could be evaluated")
+    return merged
+
+
+def _action_results(merged: dict[str, Any], actions: list[int], modes: list[str], num_classes: int,
+                    class_names: list[str] | None) -> dict[str, Any]:
+    """The primary mode's action report (clip logits: the mean of its windows'), the counts, and ``by_test_gaze``:
+    every mode's mean class and overall accuracy. ``actions``: the label of each clip index."""
     clip_ids, _ = aggregate_windows(merged["clip"], merged[f"logits/{modes[0]}"])
-    targets = torch.tensor([ds.entries[int(c)].action for c in clip_ids])
-    num_classes = model.config.num_classes
+    targets = torch.tensor([actions[int(c)] for c in clip_ids])
     result = _accuracies(targets, merged["clip"], merged[f"logits/{modes[0]}"], num_classes, class_names)
     result["n_clips"] = int(len(clip_ids))
     result["n_windows"] = int(len(merged["clip"]))
@@ -210,14 +203,59 @@ def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: 
                                                           num_classes, None)
         by_mode[mode] = {k: acc[k] for k in ("mean_class_accuracy", "overall_accuracy")}
     result["by_test_gaze"] = by_mode
-    result["shuffle_fallbacks"] = int(merged["shuffle_fallbacks"].sum())
-    result["skipped"] = list(dict.fromkeys(name for part in all_gather_objects(dist, skipped) for name, _ in part))
-    if use_gaze:
-        frame = (clip.crop, clip.crop)
-        result["gaze"] = json.loads(gaze_report(merged["gaze_logits"], merged["gaze_cell"], merged["fix_xy"],
-                                     frame_size=frame).to_json())
-    else:
-        result["gaze"] = None
-    result["gaze_truth"] = None if merged["truth_cell"] is None else json.loads(gaze_truth_report(
-        merged["truth_cell"], merged["gaze_cell"], merged["gaze_logits"] if use_gaze else None).to_json())
     return result
+
+
+def _gaze_results(merged: dict[str, Any], clip: ClipConfig, *, use_gaze: bool) -> dict[str, Any]:
+    """``gaze`` (the gaze head's quality against the measured fixations; None without a gaze head) and
+    ``gaze_truth`` (against a synthetic world's truly attended cell; None elsewhere)."""
+    gaze = None
+    if use_gaze:
+        gaze = json.loads(gaze_report(merged["gaze_logits"], merged["gaze_cell"], merged["fix_xy"],
+                                      frame_size=(clip.crop, clip.crop)).to_json())
+    truth = None if merged["truth_cell"] is None else json.loads(gaze_truth_report(
+        merged["truth_cell"], merged["gaze_cell"], merged["gaze_logits"] if use_gaze else None).to_json())
+    return {"gaze": gaze, "gaze_truth": truth}
+
+
+# ------------------------------------------------------------------------------------- a checkpoint of a run
+
+
+def checkpoint_clips(config, part: str = "test", *, num_classes: int) -> tuple[EgteaLayout, list]:
+    """The layout of ``config.data`` (a run's DataConfig: root, split, split_dir) and the clips of ``part``: the test
+    split, or (``"validation"``) the clips the run held out of its training split (:mod:`gazeattn.train.splits`).
+    ValueError (one line) when the run holds out none, or when the clips' labels exceed ``num_classes``."""
+    data = config.data
+    layout = EgteaLayout(data.root, data.frames_root or None)
+    if part == "validation":
+        entries = validation_entries(layout, data)
+    elif part == "test":
+        entries = layout.read_split(data.split, "test", split_file(data, "test"))
+    else:
+        raise ValueError(f"an evaluation reads the test or the validation clips, not {part!r}")
+    top = max((e.action for e in entries), default=-1)
+    if num_classes <= top:
+        raise ValueError(f"the {part} clips have labels up to {top + 1} but the model has {num_classes} classes")
+    return layout, entries
+
+
+def evaluate_checkpoint(loaded: LoadedCheckpoint, config, *, part: str = "test", clips=None, test_gaze: str = "",
+                        seed: int | None = None, batch: int | None = None, workers: int | None = None,
+                        device: str | None = None, on_bad_clip: str | None = None, samples: int = DEFAULT_SAMPLES,
+                        progress: bool = False) -> dict[str, Any]:
+    """Evaluate a loaded checkpoint of a run with ``config`` (a TrainConfig) on its test split (``part``
+    "validation": the clips it held out of its training split): :func:`evaluate`'s result.
+
+    ``clips``: (layout, entries), default :func:`checkpoint_clips`. Every setting left None is the run's:
+    ``seed`` (for the ``shuffled`` and ``sample`` modes) ``run.seed``, ``batch`` ``run.batch``, ``workers`` its
+    DataLoader workers, ``device`` ``run.device``, ``on_bad_clip`` ``data.on_bad_clip``; ``test_gaze`` "" its
+    ``estimator.test_gaze`` (else the variant's default)."""
+    layout, entries = clips or checkpoint_clips(config, part, num_classes=loaded.model.config.num_classes)
+    device = pick_device(device or config.run.device)
+    return evaluate(loaded.model.to(device), layout, entries, config.clip_config(), variant=config.run.variant,
+                    test_gaze=test_gaze or config.estimator.test_gaze,
+                    seed=config.run.seed if seed is None else seed, batch=batch or config.run.batch,
+                    workers=parallelism_of(config).workers if workers is None else workers,
+                    prefetch=config.data.prefetch, device=device,
+                    on_bad_clip=on_bad_clip or config.data.on_bad_clip, class_names=loaded.meta.get("class_names"),
+                    progress=progress, samples=samples)

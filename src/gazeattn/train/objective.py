@@ -9,7 +9,7 @@
   i3d).
 - Gaze dropout (``loss.gaze_dropout`` p, default 0): CE is taken at z̃, z with each clip's map replaced with
   probability p by the uniform map, what "no gaze information" means at test time (the ``uniform`` ablation,
-  :func:`gazeattn.inference.forward.uniform_gaze_map`; for the glimpse head the pooled feature [GAP ; GAP]).
+  :func:`gazeattn.inference.test_gaze.uniform_gaze_map`; for the glimpse head the pooled feature [GAP ; GAP]).
   The classifier then learns to fall back on the scene when the gaze tells it nothing, while a wrong (shuffled)
   gaze still points its gazed half at the wrong thing. Only the classifier's z changes: the estimator samples z
   and scores its candidates at the real maps, so the surrogate and its gradient are those of p = 0 (given the
@@ -44,7 +44,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from gazeattn.estimators import gumbel_argmax, one_hot_maps, sample_gumbel
-from gazeattn.inference.forward import uniform_gaze_map
+from gazeattn.inference.test_gaze import measured_gaze_map, uniform_gaze_map
 from gazeattn.train.config import LossConfig
 from gazeattn.train.variants import VARIANTS
 
@@ -60,14 +60,6 @@ def gaze_kl(gaze_logits: Tensor, target: Tensor, mask: Tensor, normalize: str = 
     if normalize == "all":
         return (kl * m).sum() / max(1, m.numel())
     return (kl * m).sum() / m.sum().clamp_min(1.0)
-
-
-def measured_gaze_map(batch: dict[str, Tensor]) -> Tensor:
-    """The oracle's z: the measured target distribution where there is one, uniform elsewhere."""
-    target = batch["gaze_target"].float()
-    mask = batch["gaze_mask"].bool()
-    uniform = torch.full_like(target, 1.0 / target[0, 0].numel())
-    return torch.where(mask[..., None, None], target, uniform)
 
 
 GAZE_DROPOUT_SALT = 0xD209  # the gaze dropout's draws: a stream of their own, beside the estimator's noise

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from gazeattn.estimators import DirectOptimization, GumbelSoftmax, LocalExpectation, Reinforce
-from gazeattn.inference.forward import TEST_GAZE
+from gazeattn.inference.test_gaze import TEST_GAZE
 from gazeattn.models import ATTENTIONS, ModelConfig
 from gazeattn.train.schedules import eps_schedule, tau_schedule
 from gazeattn.utils.registry import Registry
