@@ -52,7 +52,8 @@ def frame_times(*, n_frames: int | None = None, fps: float | None = None,
 
 def default_max_gap(sample_s: np.ndarray, frame_s: np.ndarray) -> float:
     """Half the coarser of the median sample period and the median frame period (see the module docstring)."""
-    periods = [float(np.median(np.diff(v))) for v in (sample_s, frame_s) if v.size >= 2]
+    with np.errstate(over="ignore", invalid="ignore"):  # timestamps near the float range: inf periods
+        periods = [float(np.median(np.diff(v))) for v in (sample_s, frame_s) if v.size >= 2]
     periods = [p for p in periods if p > 0]
     return 0.5 * max(periods) if periods else 0.0
 
@@ -68,8 +69,9 @@ def nearest_sample(sample_s: np.ndarray, frame_s: np.ndarray, max_gap_s: float |
     gap = default_max_gap(sample_s, frame_s) if max_gap_s is None else float(max_gap_s)
     right = np.searchsorted(sample_s, frame_s, side="left").clip(0, sample_s.size - 1)  # first sample >= t
     left = (right - 1).clip(0, None)
-    d_right = np.abs(sample_s[right] - frame_s)
-    d_left = np.abs(frame_s - sample_s[left])
+    with np.errstate(over="ignore", invalid="ignore"):
+        d_right = np.abs(sample_s[right] - frame_s)
+        d_left = np.abs(frame_s - sample_s[left])
     pick = np.where(d_left <= d_right, left, right)  # a tie goes to the earlier sample
     dist = np.minimum(d_left, d_right)
     # samples with equal times: searchsorted(side="left") already points at the first of a run

@@ -69,6 +69,8 @@ def cad_t_cpf_sensor(build: str, label: str) -> np.ndarray:
 def quaternion_matrix(w: float, x: float, y: float, z: float) -> np.ndarray:
     """Rotation matrix of the (normalised) quaternion w + xi + yj + zk."""
     n = np.sqrt(w * w + x * x + y * y + z * z)
+    if not (np.isfinite(n) and n > 1e-12):
+        raise ValueError(f"not a rotation quaternion: {(w, x, y, z)}")
     w, x, y, z = w / n, x / n, y / n, z / n
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
@@ -153,8 +155,8 @@ def _transform(path: Path, cam: dict) -> np.ndarray:
     out = np.eye(4)
     out[:3, :3] = quaternion_matrix(float(w), float(x), float(y), float(z))
     out[:3, 3] = [float(v) for v in t["Translation"]]
-    if not np.all(np.isfinite(out)):
-        raise ValueError("non-finite transform")
+    if not np.all(np.isfinite(out)) or np.any(np.abs(out[:3, 3]) > 1e3):
+        raise ValueError("non-finite transform, or a translation over 1 km")
     return out
 
 
@@ -188,8 +190,10 @@ def read_device_calibration(path: str | os.PathLike, *, camera: str = "camera-rg
             raise DataError(p, f"{camera}: camera model {proj['Name']!r} is not FISHEYE624 "
                                f"({' / '.join(FISHEYE_NAMES)})")
         model = Fisheye624.from_params(proj["Params"])
-        if not all(np.isfinite(model.params())) or model.fx <= 0 or model.fy <= 0:
-            raise ValueError("non-finite or non-positive intrinsics")
+        v = np.array(model.params())
+        if not (np.all(np.isfinite(v)) and 0 < model.fx <= 1e6 and 0 < model.fy <= 1e6
+                and abs(model.cx) <= 1e6 and abs(model.cy) <= 1e6 and np.all(np.abs(v[-12:]) <= 1e3)):
+            raise ValueError("intrinsics out of range (focal lengths in (0, 1e6] px, |distortion| <= 1e3)")
         config = cam["ConfigData"]
         width, height = int(config["ImageWidth"]), int(config["ImageHeight"])
         if not (0 < width <= 1 << 16 and 0 < height <= 1 << 16):
@@ -197,12 +201,13 @@ def read_device_calibration(path: str | os.PathLike, *, camera: str = "camera-rg
         t_dc = _transform(p, cam)
     except DataError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError) as err:
         raise DataError(p, f"{camera}: malformed calibration ({type(err).__name__}: {err})") from None
     if t_device_cpf is None:
-        build = (doc.get("DeviceClassInfo") or {}).get("BuildVersion")
-        origin = (doc.get("OriginSpecification") or {}).get("ChildLabel", "camera-slam-left")
-        if build not in _CAD or origin not in _CAD[build]:
+        info, spec = doc.get("DeviceClassInfo"), doc.get("OriginSpecification")
+        build = info.get("BuildVersion") if isinstance(info, dict) else None
+        origin = spec.get("ChildLabel", "camera-slam-left") if isinstance(spec, dict) else "camera-slam-left"
+        if not isinstance(build, str) or not isinstance(origin, str) or build not in _CAD or origin not in _CAD[build]:
             raise DataError(p, f"the CPF of build {build!r} with origin {origin!r} is not known (known: "
                                f"{', '.join(BUILDS)} with origin camera-slam-left/right or camera-rgb): "
                                "give T_device_cpf explicitly")

@@ -122,24 +122,27 @@ def vergence_point(left_origin: np.ndarray, left_yaw: np.ndarray, left_pitch: np
                    right_yaw: np.ndarray, right_pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(points (n, 3), valid (n,)): the midpoint of the shortest segment between the two eye rays, with the
     validity rules of the module docstring; invalid rows get zeros."""
+    with np.errstate(all="ignore"):  # absurd eye origins (1e300 m) give inf/nan: such rows come out not valid
+        return _vergence_point(left_origin, left_yaw, left_pitch, right_origin, right_yaw, right_pitch)
+
+
+def _vergence_point(left_origin, left_yaw, left_pitch, right_origin, right_yaw, right_pitch):  # see vergence_point
     d1, d2 = _eye_direction(left_yaw, left_pitch), _eye_direction(right_yaw, right_pitch)
     c = np.clip(np.sum(d1 * d2, axis=-1), -1.0, 1.0)
     denom = 1.0 - c * c
     p12 = left_origin - right_origin
     a, b = np.sum(d1 * p12, axis=-1), np.sum(d2 * p12, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (c * b - a) / denom
-        s = (b - c * a) / denom
+    t = (c * b - a) / denom
+    s = (b - c * a) / denom
     p_left = left_origin + t[:, None] * d1
     p_right = right_origin + s[:, None] * d2
     point = 0.5 * (p_left + p_right)
     fused = d1 + d2
     fused /= np.maximum(np.linalg.norm(fused, axis=-1, keepdims=True), 1e-300)
     centre = 0.5 * (left_origin + right_origin)
-    with np.errstate(invalid="ignore"):
-        valid = ((c <= np.cos(np.deg2rad(VERGENCE_MIN_ANGLE_DEG))) & (denom >= 1e-12) & (t >= 0) & (s >= 0)
-                 & (np.linalg.norm(p_left - p_right, axis=-1) <= VERGENCE_MAX_MISS_M)
-                 & (np.sum(fused * (point - centre), axis=-1) <= VERGENCE_MAX_DEPTH_M))
+    valid = ((c <= np.cos(np.deg2rad(VERGENCE_MIN_ANGLE_DEG))) & (denom >= 1e-12) & (t >= 0) & (s >= 0)
+             & (np.linalg.norm(p_left - p_right, axis=-1) <= VERGENCE_MAX_MISS_M)
+             & (np.sum(fused * (point - centre), axis=-1) <= VERGENCE_MAX_DEPTH_M))
     return np.where(valid[:, None], point, 0.0), valid
 
 
@@ -181,7 +184,8 @@ def read_eye_gaze(path: str | os.PathLike) -> EyeGaze:
                                         extra["right_eye_cpf"], extra["right_yaw"], extra["right_pitch"])
     if layout == GEN2:
         centre = 0.5 * (extra["left_eye_cpf"] + extra["right_eye_cpf"])
-        depth = np.where(valid, np.linalg.norm(spatial - centre, axis=-1), 0.0)
+        with np.errstate(all="ignore"):
+            depth = np.where(valid, np.linalg.norm(spatial - centre, axis=-1), 0.0)
     else:
         depth = rows.floats("depth_m", empty=0.0)
         bad = np.flatnonzero(depth < 0)
@@ -220,7 +224,8 @@ def read_frame_times(path: str | os.PathLike) -> np.ndarray:
 def gaze_pixels(gaze: EyeGaze, camera: AriaCamera, *, upright: bool,
                 default_depth_m: float = DEFAULT_DEPTH_M) -> np.ndarray:
     """Pixels ``(n, 2)`` of each row's gaze point in the camera's raw or upright image (NaN behind the camera)."""
-    return camera.project_cpf(gaze_points_cpf(gaze, default_depth_m=default_depth_m), upright=upright)
+    with np.errstate(all="ignore"):  # absurd depths or eye origins: inf/nan pixels, which the table drops
+        return camera.project_cpf(gaze_points_cpf(gaze, default_depth_m=default_depth_m), upright=upright)
 
 
 def frame_table(path: str | os.PathLike, *, calibration: str | os.PathLike | AriaCamera | None = None,
