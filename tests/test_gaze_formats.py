@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gazeattn.data.begaze import FIXATION, TRUNCATED, UNTRACKED, parse_begaze
 from gazeattn.data.gaze_formats import FORMATS, aria_mps, ego4d, egoexo4d
@@ -183,8 +185,10 @@ def test_calibration_errors_name_the_file(tmp_path):
 
 def test_aria_frame_table_needs_a_calibration_and_never_guesses():
     with pytest.raises(DataError, match="device calibration") as info:
-        aria_mps.frame_table(SNIPPET_GAZE, n_frames=8, fps=20.0)
+        aria_mps.frame_table(SNIPPET_GAZE, n_frames=8, fps=20.0, start_s=86.385)
     assert str(info.value).startswith(str(SNIPPET_GAZE)) and "field of view" in str(info.value)
+    with pytest.raises(DataError, match="do not overlap"):  # frames at 0 .. 0.35 s, gaze at 86.4 .. 86.7 s
+        aria_mps.frame_table(SNIPPET_GAZE, calibration=SNIPPET_CALIB, n_frames=8, fps=20.0)
     with pytest.raises(DataError, match="1000x1000"):
         aria_mps.frame_table(SNIPPET_GAZE, calibration=SNIPPET_CALIB, n_frames=8, fps=20.0, width=1000,
                              height=1000)
@@ -350,3 +354,29 @@ def test_begaze_entry_pads_and_cuts_the_parser_table():
 
 def test_aria_camera_is_the_public_calibration_type():
     assert isinstance(read_device_calibration(SNIPPET_CALIB), AriaCamera)
+
+
+@settings(derandomize=True, deadline=None, max_examples=200)
+@given(samples=st.lists(st.integers(0, 2000), min_size=1, max_size=30),
+       frames=st.lists(st.integers(-100, 2100), min_size=1, max_size=30, unique=True),
+       gap=st.integers(0, 300))
+def test_nearest_sample_equals_a_brute_force_reading_of_the_rule(samples, frames, gap):
+    s = np.sort(np.array(samples, dtype=np.float64)) / 1000  # ms -> s, ties and repeats included
+    t = np.sort(np.array(frames, dtype=np.float64)) / 1000
+    got = nearest_sample(s, t, gap / 1000)
+    for i, ti in enumerate(t):
+        d = np.abs(s - ti)
+        best = int(np.flatnonzero(d == d.min())[0])  # the earliest of the nearest
+        want = best if d[best] <= gap / 1000 + 1e-12 else -1
+        assert got[i] == want or (want >= 0 and s[got[i]] == s[want]), (i, got[i], want)
+
+
+def test_projectaria_tools_as_a_second_oracle():
+    """When Aria's own library is importable (it is not a dependency), compare with it directly."""
+    mps = pytest.importorskip("projectaria_tools.core.mps")
+    for name in MPS_FILES:
+        theirs = mps.read_eyegaze(str(ARIA / "mps_samples" / name))
+        ours = aria_mps.read_eye_gaze(ARIA / "mps_samples" / name)
+        assert len(theirs) == len(ours)
+        assert np.max(np.abs(ours.yaw - [g.yaw for g in theirs])) <= 1e-6
+        assert np.max(np.abs(ours.pitch - [g.pitch for g in theirs])) <= 1e-6

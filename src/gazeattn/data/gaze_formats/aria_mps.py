@@ -239,7 +239,8 @@ def frame_table(path: str | os.PathLike, *, calibration: str | os.PathLike | Ari
     in the gaze file's clock (e.g. :func:`read_frame_times`), or ``fps`` and ``n_frames`` with frame i at
     ``start_s + i / fps`` s of that clock. ``upright``: pixels of the video rotated 90 degrees clockwise (as
     datasets publish it) or of the raw sensor image. ``width``/``height``, when given, must equal that image's
-    size (a check that the video is the camera's). Alignment: :mod:`~gazeattn.data.gaze_formats.align`."""
+    size (a check that the video is the camera's). Alignment: :mod:`~gazeattn.data.gaze_formats.align`. Frames
+    that all lie before or after the gaze are a DataError (clocks that do not match), not an untracked table."""
     if calibration is None:
         raise DataError(path, "Aria eye gaze needs the device calibration (--calibration "
                               "device_calibration.json) to put gaze on pixels; no field of view is assumed")
@@ -252,4 +253,9 @@ def frame_table(path: str | os.PathLike, *, calibration: str | os.PathLike | Ari
     t = frame_times(n_frames=n_frames, fps=fps, frame_times_s=frame_times_s, start_s=start_s)
     px = gaze_pixels(gaze, camera, upright=upright, default_depth_m=default_depth_m)
     index = nearest_sample(gaze.time_s, t, max_gap_s)
+    g0, g1 = gaze.time_s[0], gaze.time_s[-1]
+    if t.size and not (index >= 0).any() and (t[-1] < g0 or t[0] > g1):
+        raise DataError(path, f"the video's frames ({t[0]:.3f} .. {t[-1]:.3f} s) and the gaze ({g0:.3f} .. "
+                              f"{g1:.3f} s of the device clock) do not overlap: give the frames' capture "
+                              "timestamps (frame_times_s, --frame-times) or the time of frame 0 (start_s, --start)")
     return frame_rows(index, px[:, 0], px[:, 1], np.ones(len(gaze), dtype=bool), width=w, height=h)
