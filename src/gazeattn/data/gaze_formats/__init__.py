@@ -8,7 +8,9 @@ its unclamped position kept). Formats without fixation/saccade labels (all but B
 tracked in-frame frame. Frames are given by ``fps`` and ``n_frames`` (frame i at i / fps s in the gaze file's
 clock; Aria: ``start_s + i / fps``) or by ``frame_times_s`` (one per frame, increasing). Gaze is put on frames by
 timestamp (:mod:`~gazeattn.data.gaze_formats.align`: the nearest sample within half the coarser sampling period,
-else untracked). Any malformation of a file is a :class:`~gazeattn.utils.errors.DataError` naming the file and
+else untracked). ``width``/``height`` exist where the file is in pixels: ``egoexo4d`` (the frame its pixels refer
+to, 1408 x 1408 by default) and ``aria-mps`` (a check against the calibration's image); ``ego4d`` is already
+normalised and ``begaze`` fixed at 1280 x 960, so they take none. Any malformation of a file is a :class:`~gazeattn.utils.errors.DataError` naming the file and
 its 1-based line; a caller's mistake (no fps and no frame times) is a ValueError.
 
 Formats (name: module, what it reads, its own keywords):

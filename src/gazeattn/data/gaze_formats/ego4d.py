@@ -17,7 +17,8 @@ however far; an exact tie between two samples goes to the earlier (GLC: the late
 the end of the file and marks the remaining frames untracked, this reader uses every sample; GLC's split of frames
 into fixation and saccade by a 40 px movement is not made here (all tracked in-frame frames are FIXATION, see
 :mod:`~gazeattn.data.gaze_formats.align`). ``min_confidence`` (default 0: every sample, as GLC) leaves samples of
-lower ``confidence`` out of the search (a frame then takes the nearest of the others). An empty or nan position is a sample without gaze.
+lower ``confidence`` out of the search (a frame then takes the nearest of the others). An empty or nan position
+is a sample without gaze.
 """
 
 from __future__ import annotations
