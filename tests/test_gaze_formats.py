@@ -380,3 +380,24 @@ def test_projectaria_tools_as_a_second_oracle():
         assert len(theirs) == len(ours)
         assert np.max(np.abs(ours.yaw - [g.yaw for g in theirs])) <= 1e-6
         assert np.max(np.abs(ours.pitch - [g.pitch for g in theirs])) <= 1e-6
+
+
+def test_a_writer_of_aria_gaze_round_trips_through_the_reader(tmp_path):
+    """What a synthetic world does: choose gaze pixels on the upright video, turn them into (yaw, pitch) with
+    the calibration, write a Gen1 MPS CSV at 10 Hz, and read the per-frame table of a 30 fps video back."""
+    cam = read_device_calibration(SNIPPET_CALIB)
+    calib = tmp_path / "device_calibration.json"
+    calib.write_text(device_calibration_json(cam))
+    rng = np.random.default_rng(7)
+    pixels = rng.uniform(300, 1100, (12, 2))
+    yaw, pitch = cam.pixel_to_yaw_pitch(pixels, 1.0, upright=True)
+    lines = ["tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,yaw_low_rads_cpf,pitch_low_rads_cpf,"
+             "yaw_high_rads_cpf,pitch_high_rads_cpf,depth_m,session_uid"]
+    for k in range(12):
+        lines.append(f"{k * 100_000},{float(yaw[k])!r},{float(pitch[k])!r},0,0,0,0,,synthetic")
+    gaze = tmp_path / "general_eye_gaze.csv"
+    gaze.write_text("\n".join(lines) + "\n")
+    table = FORMATS["aria-mps"].frame_table(gaze, calibration=calib, n_frames=34, fps=30.0)
+    rows = [round(i / 3) for i in range(34)]
+    assert np.all(table[:, 2] == FIXATION)
+    assert np.max(np.abs(table[:, :2] - pixels[rows] / 1408)) < 1e-6
