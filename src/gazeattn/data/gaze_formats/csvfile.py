@@ -91,9 +91,9 @@ def _show(field: str) -> str:
 
 
 def read_rows(path: str | os.PathLike, *, what: str, keep: tuple[str, ...] | None = None) -> CsvRows:
-    """Read a header line and its sample lines; ``what`` names the format in messages (e.g. "Aria MPS eye gaze").
-    With ``keep``, only those columns (the ones the header has) are kept, to save memory on large files; every
-    line's field count is still checked."""
+    """Read a header line and its sample lines, one line at a time; ``what`` names the format in messages (e.g.
+    "Aria MPS eye gaze"). With ``keep``, only those columns (the ones the header has) are kept, to save memory on
+    large files; every line's field count is still checked. The first malformed line (in file order) is named."""
     p = Path(path)
     try:
         if p.is_dir():
@@ -101,27 +101,57 @@ def read_rows(path: str | os.PathLike, *, what: str, keep: tuple[str, ...] | Non
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise DataError(p, f"{size} bytes: too large for a {what} file")
-        data = p.read_bytes()
+        with open(p, "rb") as fh:
+            return _read_lines(p, fh, what, keep)
     except OSError as err:
         raise DataError(p, f"cannot read: {err.strerror or err}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        raise DataError(p, f"empty file: expected a {what} CSV with a header line", 1)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(p, f"not UTF-8 text (byte 0x{data[err.start]:02x}): not a {what} CSV",
-                        data[: err.start].count(b"\n") + 1) from None
-    lines = text.split("\n")
-    while lines and lines[-1].strip() == "":
-        lines.pop()
-    for k, line in enumerate(lines):
-        if "\r" in line[:-1] or "\x00" in line:
+
+
+def _read_lines(p: Path, fh, what: str, keep: tuple[str, ...] | None) -> CsvRows:
+    header: tuple[str, ...] | None = None
+    pick: list[int] = []
+    rows: list[list[str]] = []
+    blank_at = None  # the first blank line not yet followed by a non-blank one
+    for k, raw in enumerate(fh, start=1):
+        if k == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(p, f"not UTF-8 text (byte 0x{raw[err.start]:02x}): not a {what} CSV", k) from None
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        if "\r" in line or "\x00" in line:
             what_char = "a carriage return inside a line" if "\x00" not in line else "a NUL byte"
-            raise DataError(p, f"{what_char}: not a {what} CSV", k + 1)
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-    header = tuple(name.strip() for name in lines[0].split(","))
+            raise DataError(p, f"{what_char}: not a {what} CSV", k)
+        if line.strip() == "":
+            blank_at = blank_at or k
+            continue
+        if header is None:
+            if blank_at is not None:
+                raise DataError(p, f"blank line {blank_at} before the header: not a {what} CSV", blank_at)
+            header = _header(p, line, what)
+            kept = header if keep is None else tuple(n for n in header if n in keep)
+            pick = [header.index(n) for n in kept]
+            continue
+        if blank_at is not None:
+            raise DataError(p, "blank line between samples", blank_at)
+        fields = line.split(",")
+        if len(fields) != len(header):
+            raise DataError(p, f"{len(fields)} fields, the header has {len(header)}", k)
+        rows.append([fields[i].strip() for i in pick])
+    if header is None:
+        raise DataError(p, f"empty file: expected a {what} CSV with a header line", 1)
+    if not rows:
+        raise DataError(p, f"no samples after the header: an empty {what} file", 1)
+    return CsvRows(path=str(p), header=tuple(header[i] for i in pick), rows=rows,
+                   lines=np.arange(2, len(rows) + 2, dtype=np.int64), full_header=header)
+
+
+def _header(p: Path, line: str, what: str) -> tuple[str, ...]:
+    header = tuple(name.strip() for name in line.split(","))
     seen = set()
     for name in header:
         if name == "":
@@ -129,21 +159,7 @@ def read_rows(path: str | os.PathLike, *, what: str, keep: tuple[str, ...] | Non
         if name in seen:
             raise DataError(p, f"column {name!r} appears twice in the header", 1)
         seen.add(name)
-    kept = header if keep is None else tuple(n for n in header if n in keep)
-    pick = [header.index(n) for n in kept]
-    rows = []
-    for k in range(1, len(lines)):
-        fields = lines[k].split(",")
-        if len(fields) != len(header):
-            if lines[k].strip() == "":
-                raise DataError(p, "blank line between samples", k + 1)
-            raise DataError(p, f"{len(fields)} fields, the header has {len(header)}", k + 1)
-        rows.append([fields[i].strip() for i in pick])
-    del lines, text, data
-    if not rows:
-        raise DataError(p, f"no samples after the header: an empty {what} file", 1)
-    return CsvRows(path=str(p), header=kept, rows=rows, lines=np.arange(2, len(rows) + 2, dtype=np.int64),
-                   full_header=header)
+    return header
 
 
 def _header_text(names: tuple[str, ...]) -> str:
