@@ -67,6 +67,10 @@ def test_egoexo4d_and_ego4d(tmp_path, capsys):
                  "--min-confidence", "0.5", "--out", str(out)]) == 0
     assert np.array_equal(np.load(out), ego4d.frame_table(EGO4D, n_frames=7, fps=30.0, min_confidence=0.5))
     assert "7 frames (ego4d, 30 fps)" in capsys.readouterr().out
+    assert main(["gaze", "parse", str(EGO4D), "--format", "ego4d", "--fps", "30", "--frames", "7",
+                 "--glc-saccades", "--out", str(out)]) == 0
+    assert np.array_equal(np.load(out), ego4d.frame_table(EGO4D, n_frames=7, fps=30.0, glc_saccades=True))
+    assert "saccade 28.6%" in capsys.readouterr().out
 
 
 def test_damaged_file_is_one_line_naming_file_and_line(tmp_path, capsys):

@@ -4,7 +4,8 @@ Ego-Exo4D 2D gaze, Ego4D gaze), as tests/test_fuzz_gaze.py fuzzes BeGaze.
 Each generated file is one of the fixtures (real Aria files, the hand-made Ego-Exo4D and Ego4D ones) damaged:
 truncated anywhere, bytes inserted, a field replaced by a nasty token, a column renamed or dropped, lines
 duplicated or swapped, re-encoded (UTF-16, Latin-1), arbitrary bytes, empty. The contract: the reader returns
-the documented table (float32 (n_frames, 3), finite, types untracked/fixation/truncated) or raises one
+the documented table (float32 (n_frames, 3), finite, types untracked/fixation/truncated; saccade with
+GLC's movement rule) or raises one
 DataError whose message is one line starting ``path:line: `` with a line the file has (``path: `` only for
 whole-file problems: unreadable, too large); never another exception, never a numpy warning.
 """
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gazeattn.data.begaze import FIXATION, TRUNCATED, UNTRACKED
+from gazeattn.data.begaze import FIXATION, SACCADE, TRUNCATED, UNTRACKED
 from gazeattn.data.gaze_formats import aria_mps, ego4d, egoexo4d
 from gazeattn.data.gaze_formats.aria_calibration import read_device_calibration
 from gazeattn.utils.errors import DataError
@@ -58,8 +59,8 @@ def _tables(kind: str, path: Path) -> list[np.ndarray]:
         return []
     if kind == "egoexo4d":
         return [egoexo4d.frame_table(path, n_frames=25)]
-    return [ego4d.frame_table(path, n_frames=12, fps=30.0), ego4d.frame_table(path, n_frames=12, fps=30.0,
-                                                                              min_confidence=0.5)]
+    return [ego4d.frame_table(path, n_frames=12, fps=30.0),
+            ego4d.frame_table(path, n_frames=12, fps=30.0, min_confidence=0.5, glc_saccades=True)]
 
 
 def _check(kind: str, path: Path, raw: bytes) -> None:
@@ -82,10 +83,10 @@ def _check(kind: str, path: Path, raw: bytes) -> None:
     for table in tables:
         assert table.dtype == np.float32 and table.ndim == 2 and table.shape[1] == 3
         assert np.all(np.isfinite(table))
-        assert set(np.unique(table[:, 2]).tolist()) <= {UNTRACKED, FIXATION, TRUNCATED}
+        assert set(np.unique(table[:, 2]).tolist()) <= {UNTRACKED, FIXATION, SACCADE, TRUNCATED}
         untracked = table[:, 2] == UNTRACKED
         assert not table[untracked, :2].any()
-        inside = table[:, 2] == FIXATION
+        inside = (table[:, 2] == FIXATION) | (table[:, 2] == SACCADE)
         assert np.all((table[inside, :2] >= 0) & (table[inside, :2] < 1))
         assert np.all(np.abs(table[:, :2]) < 1000)
 

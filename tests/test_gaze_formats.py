@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gazeattn.data.begaze import FIXATION, TRUNCATED, UNTRACKED, parse_begaze
+from gazeattn.data.begaze import FIXATION, SACCADE, TRUNCATED, UNTRACKED, parse_begaze
 from gazeattn.data.gaze_formats import FORMATS, aria_mps, ego4d, egoexo4d
 from gazeattn.data.gaze_formats.align import default_max_gap, frame_times, nearest_sample
 from gazeattn.data.gaze_formats.aria_calibration import (AriaCamera, device_calibration_json, raw_xy,
@@ -304,6 +304,15 @@ def test_ego4d_fixture_table_flips_y_and_takes_the_nearest_timestamp():
     k9 = k8 + 1  # the low-confidence 32 ms sample is left out: frame 1 takes the 36 ms one
     assert picky[1].tolist() == [np.float32(x[k9]), np.float32(y[k9]), FIXATION]
     assert np.array_equal(np.delete(picky, 1, 0), np.delete(table, 1, 0))
+
+
+def test_ego4d_glc_saccades_by_movement():
+    table = ego4d.frame_table(EGO4D, n_frames=7, fps=30.0)
+    glc = ego4d.frame_table(EGO4D, n_frames=7, fps=30.0, glc_saccades=True)
+    assert np.array_equal(glc[:, :2], table[:, :2])
+    # frame 1 jumps to the low-confidence sample (0.9, 0.9): ~560 px at 1088x1080 from frame 0 -> saccade;
+    # frame 4 follows frame 3 (truncated, at y = -0.05) by ~540 px -> saccade; frame 5 moves ~13 px -> fixation
+    assert glc[:, 2].tolist() == [FIXATION, SACCADE, UNTRACKED, TRUNCATED, SACCADE, FIXATION, UNTRACKED]
 
 
 def test_ego4d_glc_compatible_on_its_common_ground():

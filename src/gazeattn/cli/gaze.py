@@ -6,7 +6,7 @@ Ego-Exo4D 2D gaze and Ego4D gaze with ``--format``).
                              (--frame-times rgb_frames.csv | --fps F [--frames N] [--start S]) [--upright | --raw]
                              --out OUT
     gazeattn gaze parse FILE --format egoexo4d [--fps 30] [--frames N] --out OUT
-    gazeattn gaze parse FILE --format ego4d --fps F [--frames N] [--min-confidence C] --out OUT
+    gazeattn gaze parse FILE --format ego4d --fps F [--frames N] [--min-confidence C] [--glc-saccades] --out OUT
 
 writes the per-frame table (float32 columns x, y, type; row = video frame; see gazeattn.data.begaze and
 gazeattn.data.gaze_formats) and prints a one-line summary. Without ``--frames`` the table covers the frames up to
@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="aria-mps with --fps: time of frame 0 in the gaze file's clock, seconds (default 0)")
     parse.add_argument("--min-confidence", type=float, default=0.0, metavar="C",
                        help="ego4d: leave samples of lower confidence out (default 0: all, as GLC)")
+    parse.add_argument("--glc-saccades", action="store_true",
+                       help="ego4d: mark frames whose gaze moved over 40 px at 1088x1080 as saccades, as GLC does")
     parse.add_argument(
         "--compat",
         choices=COMPAT_MODES,
@@ -126,7 +128,8 @@ def _other_table(args: argparse.Namespace) -> tuple[np.ndarray, str]:
         raise _Usage("--format ego4d needs --fps (the video's frame rate)")
     if n is None:
         n = _frames_to_last_sample(ego4d.read_gaze(args.file)[0][-1], args.fps)
-    table = ego4d.frame_table(args.file, n_frames=n, fps=args.fps, min_confidence=args.min_confidence)
+    table = ego4d.frame_table(args.file, n_frames=n, fps=args.fps, min_confidence=args.min_confidence,
+                              glc_saccades=args.glc_saccades)
     return table, f"{args.fps:g} fps"
 
 

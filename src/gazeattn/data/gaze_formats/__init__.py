@@ -10,8 +10,9 @@ clock; Aria: ``start_s + i / fps``) or by ``frame_times_s`` (one per frame, incr
 timestamp (:mod:`~gazeattn.data.gaze_formats.align`: the nearest sample within half the coarser sampling period,
 else untracked). ``width``/``height`` exist where the file is in pixels: ``egoexo4d`` (the frame its pixels refer
 to, 1408 x 1408 by default) and ``aria-mps`` (a check against the calibration's image); ``ego4d`` is already
-normalised and ``begaze`` fixed at 1280 x 960, so they take none. Any malformation of a file is a :class:`~gazeattn.utils.errors.DataError` naming the file and
-its 1-based line; a caller's mistake (no fps and no frame times) is a ValueError.
+normalised and ``begaze`` fixed at 1280 x 960, so they take none. Any malformation of a file is a
+:class:`~gazeattn.utils.errors.DataError` naming the file and its 1-based line; a caller's mistake (no fps and no
+frame times) is a ValueError.
 
 Formats (name: module, what it reads, its own keywords):
 

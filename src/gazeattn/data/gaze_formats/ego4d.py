@@ -15,10 +15,12 @@ clamps it and calls it "trimmed"). Differences from GLC, all at the edges: a fra
 period (or half the median sample period, when larger) from every sample is untracked, where GLC takes the nearest
 however far; an exact tie between two samples goes to the earlier (GLC: the later); GLC stops two samples before
 the end of the file and marks the remaining frames untracked, this reader uses every sample; GLC's split of frames
-into fixation and saccade by a 40 px movement is not made here (all tracked in-frame frames are FIXATION, see
-:mod:`~gazeattn.data.gaze_formats.align`). ``min_confidence`` (default 0: every sample, as GLC) leaves samples of
-lower ``confidence`` out of the search (a frame then takes the nearest of the others). An empty or nan position
-is a sample without gaze.
+into fixation and saccade by a 40 px movement is made only with ``glc_saccades=True`` (otherwise all tracked
+in-frame frames are FIXATION, see :mod:`~gazeattn.data.gaze_formats.align`): a FIXATION frame becomes SACCADE when
+its gaze moved more than 40 px at 1088 x 1080 since the previous frame's (GLC compares with the previous frame's
+position whatever its type; here the previous frame must have a position, tracked or truncated).
+``min_confidence`` (default 0: every sample, as GLC) leaves samples of lower ``confidence`` out of the search (a
+frame then takes the nearest of the others). An empty or nan position is a sample without gaze.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ import os
 
 import numpy as np
 
+from gazeattn.data.begaze import FIXATION, SACCADE
 from gazeattn.data.gaze_formats.align import frame_rows, frame_times, nearest_sample
 from gazeattn.data.gaze_formats.csvfile import non_decreasing, read_rows, require
 from gazeattn.utils.errors import DataError
 
 WHAT = "Ego4D gaze"
+GLC_FRAME = (1088, 1080)  # the pixel size GLC measures gaze movement in
+GLC_SACCADE_PX = 40.0
 TIME_COLUMNS = ("canonical_timestamp_s", "component_timestamp_s")
 
 
@@ -54,7 +59,7 @@ def read_gaze(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def frame_table(path: str | os.PathLike, *, n_frames: int | None = None, fps: float | None = None,
                 frame_times_s: np.ndarray | None = None, min_confidence: float = 0.0,
-                max_gap_s: float | None = None) -> np.ndarray:
+                max_gap_s: float | None = None, glc_saccades: bool = False) -> np.ndarray:
     """The per-frame gaze table (float32 ``(n_frames, 3)``: x, y in [0, 1) of the frame, type) of an Ego4D gaze
     file on its video: frame i at i / fps s (or ``frame_times_s``), rule in the module docstring."""
     t, x, y, conf = read_gaze(path)
@@ -63,4 +68,11 @@ def frame_table(path: str | os.PathLike, *, n_frames: int | None = None, fps: fl
         keep = ~(conf < min_confidence)  # low-confidence samples are not candidates: a frame takes the next nearest
     t, x, y = t[keep], x[keep], y[keep]
     index = nearest_sample(t, times, max_gap_s)
-    return frame_rows(index, x, y, np.isfinite(x) & np.isfinite(y), width=1.0, height=1.0)
+    table = frame_rows(index, x, y, np.isfinite(x) & np.isfinite(y), width=1.0, height=1.0)
+    if glc_saccades and table.shape[0] > 1:
+        has = table[:, 2] != 0
+        step = np.hypot(np.diff(table[:, 0].astype(np.float64)) * GLC_FRAME[0],
+                        np.diff(table[:, 1].astype(np.float64)) * GLC_FRAME[1])
+        moved = np.concatenate([[False], has[:-1] & (step > GLC_SACCADE_PX)])
+        table[moved & (table[:, 2] == FIXATION), 2] = SACCADE
+    return table
