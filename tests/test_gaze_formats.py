@@ -334,7 +334,9 @@ def test_ego4d_glc_compatible_on_its_common_ground():
 
 
 def test_registry_formats_share_the_contract():
-    assert set(FORMATS) == {"begaze", "aria-mps", "egoexo4d", "ego4d"}
+    assert tuple(FORMATS) == ("begaze", "aria-mps", "egoexo4d", "ego4d")
+    with pytest.raises(ValueError, match="unknown gaze format 'tobii'; one of"):
+        FORMATS["tobii"]
     tables = {
         "aria-mps": FORMATS["aria-mps"].frame_table(SNIPPET_GAZE, calibration=SNIPPET_CALIB, n_frames=8, fps=20.0,
                                                      start_s=86.385246037),

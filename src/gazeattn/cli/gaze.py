@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         "3 other, 4 truncated: valid gaze outside the frame).",
     )
     parse.add_argument("file", type=Path, metavar="FILE", help="the gaze file")
-    parse.add_argument("--format", choices=sorted(FORMATS), default="begaze",
+    parse.add_argument("--format", choices=FORMATS, default="begaze",
                        help="the file's format (default: begaze, the SMI BeGaze export of EGTEA Gaze+)")
     parse.add_argument("--calibration", type=Path, metavar="JSON",
                        help="aria-mps: the device calibration JSON (required: gaze is put on pixels through it)")

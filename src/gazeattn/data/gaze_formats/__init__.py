@@ -25,7 +25,9 @@ Formats (name: module, what it reads, its own keywords):
   pixels at 10 Hz; ``fps`` defaults to 30).
 - ``ego4d``: :mod:`~gazeattn.data.gaze_formats.ego4d`, Ego4D gaze CSVs (normalised, y flipped; ``min_confidence``).
 
-Use::
+:data:`FORMATS` is a :class:`~gazeattn.utils.registry.Registry` (names in registration order; an unknown name is a
+ValueError listing the names; it serves as the allowed-value list, e.g. argparse ``choices``); a new format is one
+:func:`register_format` call. Use::
 
     fmt = FORMATS["aria-mps"]
     table = fmt.frame_table(path, n_frames=n, fps=30.0, calibration="device_calibration.json")
@@ -42,6 +44,7 @@ import numpy as np
 from gazeattn.data.begaze import FPS as BEGAZE_FPS
 from gazeattn.data.begaze import parse_begaze
 from gazeattn.data.gaze_formats import aria_mps, ego4d, egoexo4d
+from gazeattn.utils.registry import Registry
 
 
 def begaze_frame_table(path: str | os.PathLike, *, n_frames: int | None = None, fps: float | None = None,
@@ -71,14 +74,21 @@ class GazeFormat:
     needs_calibration: bool = False  # True: frame_table needs calibration=PATH (the device calibration JSON)
 
 
-FORMATS: dict[str, GazeFormat] = {
-    "begaze": GazeFormat("begaze", begaze_frame_table, "SMI BeGaze export (EGTEA Gaze+), 1280x960 px, 24 fps"),
-    "aria-mps": GazeFormat("aria-mps", aria_mps.frame_table,
-                           "Project Aria MPS eye gaze CSV (yaw/pitch in the CPF) + device calibration",
-                           needs_calibration=True),
-    "egoexo4d": GazeFormat("egoexo4d", egoexo4d.frame_table,
-                           "Ego-Exo4D projected 2D gaze CSV (x, y px of the 1408x1408 upright frame, 10 Hz)"),
-    "ego4d": GazeFormat("ego4d", ego4d.frame_table, "Ego4D gaze CSV (norm_pos_x/y, bottom-left origin, timestamps)"),
-}
+FORMATS: Registry[GazeFormat] = Registry("gaze format")
 
-__all__ = ["FORMATS", "GazeFormat", "begaze_frame_table"]
+
+def register_format(fmt: GazeFormat) -> GazeFormat:
+    """Add a format under its name (a ValueError if taken); ``FORMATS`` is also the allowed-value list."""
+    return FORMATS.add(fmt.name, fmt)
+
+
+register_format(GazeFormat("begaze", begaze_frame_table, "SMI BeGaze export (EGTEA Gaze+), 1280x960 px, 24 fps"))
+register_format(GazeFormat("aria-mps", aria_mps.frame_table,
+                           "Project Aria MPS eye gaze CSV (yaw/pitch in the CPF) + device calibration",
+                           needs_calibration=True))
+register_format(GazeFormat("egoexo4d", egoexo4d.frame_table,
+                           "Ego-Exo4D projected 2D gaze CSV (x, y px of the 1408x1408 upright frame, 10 Hz)"))
+register_format(GazeFormat("ego4d", ego4d.frame_table,
+                           "Ego4D gaze CSV (norm_pos_x/y, bottom-left origin, timestamps)"))
+
+__all__ = ["FORMATS", "GazeFormat", "begaze_frame_table", "register_format"]
