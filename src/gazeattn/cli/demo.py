@@ -14,7 +14,7 @@ Why 600 steps: in the demo's world the gaze model learns to use the gaze at abou
 accuracy goes from ~0.3 to ~0.85 there). At 400 steps (the demo before) the schedule ran out while runs were still
 learning it, and a difference in the last bit of the floats (another CPU's kernels) moved one seed by 25 points
 and flipped the demo's conclusions; at 600 the runs have learnt it, and the demo takes about 11 minutes on 2
-cores (README: the two kernel sets compared).
+cores (docs/results.md: the demo on two kernel sets).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`gazeattn study [SPEC.toml] --out DIR`: run a declared grid of worlds × cells × seeds, resumably, and report
-each cell's mean and 95 % interval over seeds and the paired differences (README "Studies")."""
+each cell's mean and 95 % interval over seeds and the paired differences (docs/evaluation.md, "Studies")."""
 
 from __future__ import annotations
 

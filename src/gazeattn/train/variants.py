@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Variant", "VARIANTS", "register_variant", "variant_table", "DEFAULT_GAZE_ATTENTION",
            "default_attention", "default_test_gaze", "model_config", "build_estimator"]
 
-# The project's head for every variant with attention; chosen from the study in the README ("Choosing the head").
+# The project's head for every variant with attention; chosen from the study in docs/results.md ("Choosing the head").
 DEFAULT_GAZE_ATTENTION = "glimpse"
 Z_SOURCES = ("sample", "measured", "none")  # what the objective feeds the attention head in training
 
