@@ -162,11 +162,11 @@ def _exit_code_of_ctrl_c(argv: list[str]) -> int:
         pytest.fail("KeyboardInterrupt escaped: a traceback")
 
 
-def _interrupted(capsys, argv: list[str]) -> None:
+def _interrupted(capsys, argv: list[str], command: str | None = None) -> None:
     """Run ``argv``: exit 130 and one line ``gazeattn CMD: interrupted``, no traceback."""
     assert _exit_code_of_ctrl_c(argv) == 130
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert lines == [f"gazeattn {argv[0]}: interrupted"], lines
+    assert lines == [f"gazeattn {command or argv[0]}: interrupted"], lines
 
 
 def test_ctrl_c_during_eval(run, capsys, monkeypatch):
@@ -188,7 +188,7 @@ def test_ctrl_c_during_gaze_parse(world, tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(gazeattn.cli.gaze, "read_begaze_table", _interrupt)
     gaze_file = sorted((world / "gaze_data").glob("*.txt"))[0]
-    _interrupted(capsys, ["gaze", "parse", gaze_file, "--out", tmp_path / "gaze.npy"])
+    _interrupted(capsys, ["gaze", "parse", gaze_file, "--out", tmp_path / "gaze.npy"], "gaze parse")
     assert list(tmp_path.iterdir()) == []
 
 

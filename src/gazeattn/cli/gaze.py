@@ -90,4 +90,7 @@ def main(argv: list[str]) -> int:
     except DataError as err:
         print(f"gazeattn gaze {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # named as the errors are (the output is written atomically: nothing is left)
+        print(f"\ngazeattn gaze {args.command}: interrupted", file=sys.stderr)
+        return 130
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
