@@ -251,3 +251,57 @@ def test_predict_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, world, ca
 
 def test_eval_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, capsys):
     _refused_checkpoint(capsys, ["eval", "--checkpoint", nan_checkpoint], nan_checkpoint)
+
+
+def test_a_run_whose_weights_turn_non_finite_stops_naming_a_checkpoint_that_is_finite(world, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """The update of step 4 leaves NaN weights with a finite loss (as an overflowing update can): the checkpoint
+    due after it is not written, and the stop names the step and a checkpoint that loads, on --resume too."""
+    import re
+
+    from gazeattn.models.weights import load_model
+    from gazeattn.train import engine
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL]
+    assert main([*argv, "--steps", "2"]) == 0  # steps 1-2 of a run, then resumed
+    capsys.readouterr()
+    real = engine.train_step
+
+    def diverging(run_, batch, step, **kwargs):
+        terms, norm = real(run_, batch, step, **kwargs)
+        if step == 3:  # the 4th update (step index 3)
+            with torch.no_grad():
+                for p in run_.model.parameters():
+                    p.fill_(float("nan"))
+        return terms, norm
+
+    monkeypatch.setattr(engine, "train_step", diverging)
+    assert main([*argv, "--steps", "6", "--resume"]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite weights after step 4"), lines
+    named = re.search(r"the last good checkpoint (\S+) is intact", lines[0])
+    assert named and named.group(1) == str(out / "checkpoints" / "step_0000003"), lines[0]
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step_0000003"
+    for step in (out / "checkpoints").glob("step_*"):
+        load_model(step / "model.safetensors")  # every checkpoint written is finite
+
+
+def test_a_non_finite_loss_stops_naming_its_step_as_the_log_and_checkpoints_count(world, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """The loss of the 3rd update is NaN: "at step 3" (checkpoint step_0000002 holds the first 2 updates)."""
+    from gazeattn.train import engine
+
+    forward = engine._TrainStep.forward
+
+    def nan_at_the_third(self, batch, step, generator, diagnose=True):
+        terms = forward(self, batch, step, generator, diagnose=diagnose)
+        return {**terms, "loss": terms["loss"] * float("nan")} if step == 2 else terms
+
+    monkeypatch.setattr(engine._TrainStep, "forward", nan_at_the_third)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", "--set", "run.checkpoint_every=1",
+                 *SMALL]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite loss at step 3 "), lines
+    assert lines[0].endswith(f"the last good checkpoint {out / 'checkpoints' / 'step_0000002'} is intact"), lines
