@@ -6,6 +6,7 @@ and what is allowed) or one ``error:`` line, never a traceback. Commands run in-
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -305,3 +306,37 @@ def test_a_non_finite_loss_stops_naming_its_step_as_the_log_and_checkpoints_coun
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite loss at step 3 "), lines
     assert lines[0].endswith(f"the last good checkpoint {out / 'checkpoints' / 'step_0000002'} is intact"), lines
+
+
+# -- eval --checkpoint: what it accepts is what its messages offer ------------------------------------------------
+
+def _one_error(capsys, argv: list) -> str:
+    assert main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_eval_takes_the_model_file_of_a_checkpoint_folder(run, capsys):
+    from gazeattn.runs.checkpoints import list_checkpoints
+
+    step = list_checkpoints(run)[-1]
+    assert main(["eval", "--checkpoint", str(step / "model.safetensors"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == str(step)
+
+
+def test_eval_refuses_a_bare_model_file_saying_what_it_needs(run, tmp_path, capsys):
+    from gazeattn.runs.checkpoints import list_checkpoints
+
+    bare = tmp_path / "model.safetensors"  # a model file alone: no meta.json (training config) beside it
+    shutil.copy(list_checkpoints(run)[-1] / "model.safetensors", bare)
+    line = _one_error(capsys, ["eval", "--checkpoint", bare])
+    assert line.startswith(f"gazeattn eval: error: {bare}: ") and "meta.json" in line and "predict" in line, line
+    other = tmp_path / "weights.safetensors"
+    bare.rename(other)
+    line = _one_error(capsys, ["eval", "--checkpoint", other])
+    assert line.startswith(f"gazeattn eval: error: {other}: not a checkpoint"), line
+    assert "the model.safetensors of a checkpoint folder" in line, line
+    line = _one_error(capsys, ["eval", "--checkpoint", tmp_path / "nowhere"])
+    assert line == f"gazeattn eval: error: {tmp_path / 'nowhere'}: checkpoint not found", line
