@@ -340,3 +340,36 @@ def test_eval_refuses_a_bare_model_file_saying_what_it_needs(run, tmp_path, caps
     assert "the model.safetensors of a checkpoint folder" in line, line
     line = _one_error(capsys, ["eval", "--checkpoint", tmp_path / "nowhere"])
     assert line == f"gazeattn eval: error: {tmp_path / 'nowhere'}: checkpoint not found", line
+
+
+# -- a data warning is said once per run, not once per DataLoader worker ----------------------------------------
+
+def _backwards_counter(gaze_file: Path) -> str:
+    """Make the frame counter of one sample line of a BeGaze file go back to 0; returns the warning's start."""
+    lines = gaze_file.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("Time\t")) + 1
+    at = first + 12
+    fields = lines[at].split("\t")
+    fields[5] = "0"  # the Frame column
+    lines[at] = "\t".join(fields)
+    gaze_file.write_text("".join(lines))
+    return f"{gaze_file}:{at + 1}: the frame counter goes backwards"
+
+
+def test_a_gaze_file_warning_is_said_once_with_dataloader_workers(world, tmp_path):
+    data = tmp_path / "egtea"
+    shutil.copytree(world, data)
+    gaze_files = sorted((data / "gaze_data").glob("*.txt"))
+    said = _backwards_counter(gaze_files[0])
+    gaze_files[1].unlink()  # and a session without gaze
+    flags = [a for a in SMALL if a not in ("--workers", "0")]
+    out = tmp_path / "run"
+    done = _gazeattn("train", "--data", data, "--out", out, "--steps", "4", *flags, "--workers", "2", "--eval",
+                     "--set", "run.eval_every=2")
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert err.count(said) == 1, err
+    assert err.count("session(s) have no gaze file") == 1, err
+    done = _gazeattn("eval", "--run", out, "--workers", "2", "--batch", "1")
+    err = done.stderr.decode()
+    assert done.returncode == 0 and err.count(said) == 1, err
