@@ -66,6 +66,22 @@ def test_eval_refuses_a_number_out_of_range_naming_the_option(run, capsys, optio
     assert option in line and allowed in line and value in line, line
 
 
+@pytest.mark.parametrize("option, value, allowed", [
+    ("--top", "0", ">= 1"), ("--top", "-1", ">= 1"), ("--top", "x", ">= 1"), ("--batch-size", "0", ">= 1"),
+])
+def test_predict_refuses_a_number_out_of_range_naming_the_option(run, world, capsys, option, value, allowed):
+    video = sorted((world / "cropped_clips").glob("*/*.mp4"))[0]
+    line = _usage_error(capsys, ["predict", video, "--checkpoint", run, option, value])
+    assert option in line and allowed in line and value in line, line
+
+
+@pytest.mark.parametrize("value", ["-1", "4294967296", "99999999999999999999999"])
+def test_train_refuses_a_seed_out_of_range_before_it_starts(tmp_path, capsys, value):
+    line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--seed", value])
+    assert line == f"gazeattn train: error: command line: run.seed must be in 0..4294967295, got {value}", line
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("device, said", [("cuda", "not available"), ("cuda:0", "not available"),
                                           ("mps", "not available"), ("gpu;rm", "not a device"),
                                           ("meta", "not a device")])
