@@ -389,3 +389,20 @@ def test_a_gaze_file_warning_is_said_once_with_dataloader_workers(world, tmp_pat
     done = _gazeattn("eval", "--run", out, "--workers", "2", "--batch", "1")
     err = done.stderr.decode()
     assert done.returncode == 0 and err.count(said) == 1, err
+
+
+# -- torchrun: only rank 0 says what was written ------------------------------------------------------------------
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_train_s_closing_line_under_torchrun(tmp_path, capsys, monkeypatch, rank):
+    """Rank 1 writes no checkpoint (rank 0 does): it says nothing, rather than "checkpoint None"."""
+    from gazeattn.train import engine
+
+    ckpt = tmp_path / "run" / "checkpoints" / "step_0000003"
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setattr(engine, "train", lambda config, out, **kwargs: engine.TrainResult(
+        Path(out), 3, ckpt if rank == "0" else None, None, 1.0))
+    assert main(["train", "--out", str(tmp_path / "run"), "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out
+    assert out == (f"trained 3 steps in 1.0 s; checkpoint {ckpt}\n" if rank == "0" else ""), out
