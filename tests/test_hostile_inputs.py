@@ -406,3 +406,29 @@ def test_train_s_closing_line_under_torchrun(tmp_path, capsys, monkeypatch, rank
     out = capsys.readouterr().out
     assert "None" not in out
     assert out == (f"trained 3 steps in 1.0 s; checkpoint {ckpt}\n" if rank == "0" else ""), out
+
+
+def _corrupt_frames(video: Path) -> None:
+    """Scramble the coded frames of an mp4 (its index intact): it opens and demuxes, and fails when decoded."""
+    data = bytearray(video.read_bytes())
+    start = data.find(b"mdat") + 40
+    for k in range(start, min(len(data) - 2000, start + 3000)):
+        data[k] = (data[k] * 7 + 13) % 256
+    video.write_bytes(bytes(data))
+
+
+def test_a_clip_skipped_while_being_read_is_said_once_with_dataloader_workers(world, tmp_path):
+    """Read at every step it is drawn, in any worker: one `skipping clip` line for it, not one per read."""
+    data = tmp_path / "egtea"
+    shutil.copytree(world, data)
+    bad = sorted((data / "cropped_clips").glob("*/*.mp4"))[:2]
+    for video in bad:
+        _corrupt_frames(video)
+    flags = [a for a in SMALL if a not in ("--workers", "0")]
+    done = _gazeattn("train", "--data", data, "--out", tmp_path / "run", "--steps", "6", *flags, "--workers", "2",
+                     "--on-bad-clip", "skip")
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    said = [line for line in err.splitlines() if line.startswith("skipping clip ")]
+    assert said, err  # the scrambled clips were drawn and failed
+    assert len(said) == len({line.split(":")[0] for line in said}), said

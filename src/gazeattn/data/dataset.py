@@ -373,8 +373,9 @@ class EgteaClips(Dataset):
             return self._load(index, entry_index, start, epoch)
         except DataError as err:
             if self.on_bad_clip == "skip":
-                log.warning("skipping clip %s: %s", src.clip.name, err)
-                self._record_skip(src.clip.name, str(err))
+                if src.clip.name not in dict(self.all_skipped()):  # said (and recorded) once, not at every read
+                    log.warning("skipping clip %s: %s", src.clip.name, err)
+                    self._record_skip(src.clip.name, str(err))
                 return None
             raise ClipReadError(err.path, err.reason, err.line) from err
 
