@@ -304,6 +304,36 @@ def test_a_run_whose_weights_turn_non_finite_stops_naming_a_checkpoint_that_is_f
         load_model(step / "model.safetensors")  # every checkpoint written is finite
 
 
+def test_resume_passes_over_a_checkpoint_with_nan_weights_and_never_calls_it_good(world, tmp_path, capsys, caplog,
+                                                                                 monkeypatch):
+    """``latest`` names a diverged checkpoint (saved by an older version): --resume says it is unusable, continues
+    from the one before, and a stop names that one."""
+    from gazeattn.runs.checkpoints import load_checkpoint, save_checkpoint
+    from gazeattn.train import engine
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL]
+    assert main([*argv, "--steps", "2"]) == 0
+    loaded = load_checkpoint(out / "checkpoints" / "step_0000002")
+    with torch.no_grad():
+        for p in loaded.model.parameters():
+            p.fill_(float("nan"))
+    save_checkpoint(out, model=loaded.model, state=loaded.state, meta=loaded.meta, step=2)
+    capsys.readouterr()
+    forward = engine._TrainStep.forward
+    monkeypatch.setattr(engine._TrainStep, "forward", lambda self, batch, step, generator, diagnose=True: {
+        **(terms := forward(self, batch, step, generator, diagnose=diagnose)), "loss": terms["loss"] * float("nan")})
+    assert main([*argv, "--steps", "4", "--resume"]) == 3
+    captured = capsys.readouterr()
+    good = out / "checkpoints" / "step_0000001"
+    assert f"resuming from {good} (step 1)" in captured.out
+    warned = [r.getMessage() for r in caplog.records if "is unusable" in r.getMessage()]
+    assert len(warned) == 1 and "step_0000002" in warned[0] and "non-finite weights" in warned[0], warned
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite loss at step 2 "), lines
+    assert lines[0].endswith(f"the last good checkpoint {good} is intact"), lines
+
+
 def test_a_non_finite_loss_stops_naming_its_step_as_the_log_and_checkpoints_count(world, tmp_path, capsys,
                                                                                   monkeypatch):
     """The loss of the 3rd update is NaN: "at step 3" (checkpoint step_0000002 holds the first 2 updates)."""
