@@ -210,7 +210,8 @@ class Run:
         """Rank 0 saves the weights, the optimizer, the step and the RNG that drives dropout. Weights that are not
         finite stop the run instead (every rank: they hold the same weights), so no checkpoint is ever non-finite
         and the last good one is what ``--resume`` continues from."""
-        broken = [name for name, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        broken = [name for name, t in self.model.state_dict().items()  # buffers too (BatchNorm statistics)
+                  if t.is_floating_point() and not bool(torch.isfinite(t).all())]
         if broken:
             raise NonFiniteLoss(f"non-finite weights after step {step} (NaN or inf in {len(broken)} tensor(s), "
                                 f"{broken[0]} first), not saved; the last good checkpoint "
