@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from gazeattn.cli import main
-from tinyworld import SMALL, tiny_world
+from tinyworld import SMALL, TRAIN_FLAGS, tiny_world
 
 
 @pytest.fixture(scope="module")
@@ -408,9 +408,8 @@ def test_a_gaze_file_warning_is_said_once_with_dataloader_workers(world, tmp_pat
     gaze_files = sorted((data / "gaze_data").glob("*.txt"))
     said = _backwards_counter(gaze_files[0])
     gaze_files[1].unlink()  # and a session without gaze
-    flags = [a for a in SMALL if a not in ("--workers", "0")]
     out = tmp_path / "run"
-    done = _gazeattn("train", "--data", data, "--out", out, "--steps", "4", *flags, "--workers", "2", "--eval",
+    done = _gazeattn("train", "--data", data, "--out", out, "--steps", "4", *TRAIN_FLAGS, "--workers", "2", "--eval",
                      "--set", "run.eval_every=2")
     err = done.stderr.decode()
     assert done.returncode == 0, err
@@ -454,8 +453,7 @@ def test_a_clip_skipped_while_being_read_is_said_once_with_dataloader_workers(wo
     bad = sorted((data / "cropped_clips").glob("*/*.mp4"))[:2]
     for video in bad:
         _corrupt_frames(video)
-    flags = [a for a in SMALL if a not in ("--workers", "0")]
-    done = _gazeattn("train", "--data", data, "--out", tmp_path / "run", "--steps", "6", *flags, "--workers", "2",
+    done = _gazeattn("train", "--data", data, "--out", tmp_path / "run", "--steps", "6", *TRAIN_FLAGS, "--workers", "2",
                      "--on-bad-clip", "skip")
     err = done.stderr.decode()
     assert done.returncode == 0, err

@@ -206,7 +206,7 @@ class EstimatorConfig:
             raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
 
 
-MAX_SEED = 2**32 - 1  # seeds derived from it (seed * 1_000_003 + step ...) stay within torch's 64 bits; numpy wants >= 0
+MAX_SEED = 2**32 - 1  # derived seeds (seed * 1_000_003 + step ...) stay in torch's 64 bits; numpy wants >= 0
 
 
 @dataclass(frozen=True)
