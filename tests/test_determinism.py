@@ -57,6 +57,7 @@ def test_the_same_seed_twice_gives_identical_weights_and_eval_numbers(world, tmp
         assert e1["n_clips"] > 0 and "by_test_gaze" in e1
 
 
+@pytest.mark.slow
 def test_two_identical_runs_write_byte_identical_model_files(world, tmp_path):
     """Not only the tensors: the header too (its metadata in sorted order, not a hash map's), so a model file's
     SHA-256 identifies the model. Eight saves of one model give the same bytes."""

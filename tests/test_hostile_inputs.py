@@ -402,6 +402,7 @@ def _backwards_counter(gaze_file: Path) -> str:
     return f"{gaze_file}:{at + 1}: the frame counter goes backwards"
 
 
+@pytest.mark.slow
 def test_a_gaze_file_warning_is_said_once_with_dataloader_workers(world, tmp_path):
     data = tmp_path / "egtea"
     shutil.copytree(world, data)
@@ -446,6 +447,7 @@ def _corrupt_frames(video: Path) -> None:
     video.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_clip_skipped_while_being_read_is_said_once_with_dataloader_workers(world, tmp_path):
     """Read at every step it is drawn, in any worker: one `skipping clip` line for it, not one per read."""
     data = tmp_path / "egtea"
