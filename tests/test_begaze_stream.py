@@ -174,11 +174,15 @@ def test_memory_does_not_grow_with_the_file(tmp_path, compat, caplog):
 
 
 def test_a_backwards_frame_counter_is_warned_about_once_naming_file_and_line(tmp_path, caplog):
-    path = write(tmp_path, text(V1_HEADER + [v1(0), v1(1), v1(1), v1(5), v1(2), v1(7), v1(0)]))
+    """Once per file and process: parsing the same file again (a second dataset, an evaluation) says nothing."""
+    body = text(V1_HEADER + [v1(0), v1(1), v1(1), v1(5), v1(2), v1(7), v1(0)])
     for chunk in (1, 100, None):
+        path = write(tmp_path, body, f"chunk{chunk}.txt")
+        kwargs = {} if chunk is None else {"chunk_bytes": chunk}
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="gazeattn.data.begaze"):
-            parse_begaze(path, **({} if chunk is None else {"chunk_bytes": chunk}))
+            parse_begaze(path, **kwargs)
+            parse_begaze(path, **kwargs)
         warnings = [r.getMessage() for r in caplog.records]
         assert len(warnings) == 1, warnings
         assert warnings[0].startswith(f"{path}:{FIRST + 4}: the frame counter goes backwards (frame 2 after frame 5)")

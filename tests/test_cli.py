@@ -65,9 +65,22 @@ def test_check_reports_what_is_missing(world, tmp_path, capsys):
     missing = report["subsets"]["train"]["missing_media"] + report["subsets"]["test"]["missing_media"]
     assert victim.stem in missing
     assert report["sessions_without_gaze"] == [gaze.stem]
-    assert main(["check", str(copy)]) == 0  # not strict: a report, not a failure
-    text = capsys.readouterr().out
-    assert "without a gaze file: 1" in text and "problems found" in text
+    assert main(["check", str(copy)]) == 1  # a split clip without its video stops training: a failure
+    captured = capsys.readouterr()
+    assert "without a gaze file: 1" in captured.out and "problems found" in captured.out
+    assert captured.err == f"gazeattn check: {copy}: problems found that stop training (see the report)\n"
+
+
+def test_check_passes_sessions_without_gaze_unless_strict(world, tmp_path, capsys):
+    """Training runs on them (their frames untracked, masked out of the gaze loss): reported, exit 0; --strict: 1."""
+    copy = tmp_path / "copy"
+    shutil.copytree(world, copy)
+    sorted((copy / "gaze_data").glob("*.txt"))[0].unlink()
+    assert main(["check", str(copy)]) == 0
+    captured = capsys.readouterr()
+    assert "without a gaze file: 1" in captured.out and captured.err == ""
+    assert main(["check", str(copy), "--strict"]) == 1
+    assert capsys.readouterr().err == f"gazeattn check: {copy}: problems found (see the report)\n"
 
 
 def test_check_names_a_bad_split_line(world, tmp_path, capsys):

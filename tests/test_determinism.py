@@ -57,6 +57,23 @@ def test_the_same_seed_twice_gives_identical_weights_and_eval_numbers(world, tmp
         assert e1["n_clips"] > 0 and "by_test_gaze" in e1
 
 
+@pytest.mark.slow
+def test_two_identical_runs_write_byte_identical_model_files(world, tmp_path):
+    """Not only the tensors: the header too (its metadata in sorted order, not a hash map's), so a model file's
+    SHA-256 identifies the model. Eight saves of one model give the same bytes."""
+    from gazeattn.models import ModelConfig, build_model, save_model
+
+    files = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        assert main(["train", "--data", str(world), "--out", str(out), "--steps", "1", *SMALL]) == 0
+        files.append((out / "checkpoints" / "step_0000001" / "model.safetensors").read_bytes())
+    assert files[0] == files[1]
+    model = build_model(ModelConfig(backbone="tiny", num_classes=3, clip=(8, 32, 32), strides=(8, 16, 16)))
+    saved = {save_model(model, tmp_path / f"m{i}.safetensors").read_bytes() for i in range(8)}
+    assert len(saved) == 1
+
+
 def test_a_run_folder_records_the_float_environment_and_the_code(world, tmp_path, restore_threads):
     out = tmp_path / "run"
     assert main(["train", "--data", str(world), "--out", str(out), "--steps", "2", *SMALL,

@@ -6,6 +6,7 @@ and what is allowed) or one ``error:`` line, never a traceback. Commands run in-
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from gazeattn.cli import main
-from tinyworld import SMALL, tiny_world
+from tinyworld import SMALL, TRAIN_FLAGS, tiny_world
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,22 @@ def _usage_error(capsys, argv: list[str]) -> str:
 def test_eval_refuses_a_number_out_of_range_naming_the_option(run, capsys, option, value, allowed):
     line = _usage_error(capsys, ["eval", "--run", run, option, value])
     assert option in line and allowed in line and value in line, line
+
+
+@pytest.mark.parametrize("option, value, allowed", [
+    ("--top", "0", ">= 1"), ("--top", "-1", ">= 1"), ("--top", "x", ">= 1"), ("--batch-size", "0", ">= 1"),
+])
+def test_predict_refuses_a_number_out_of_range_naming_the_option(run, world, capsys, option, value, allowed):
+    video = sorted((world / "cropped_clips").glob("*/*.mp4"))[0]
+    line = _usage_error(capsys, ["predict", video, "--checkpoint", run, option, value])
+    assert option in line and allowed in line and value in line, line
+
+
+@pytest.mark.parametrize("value", ["-1", "4294967296", "99999999999999999999999"])
+def test_train_refuses_a_seed_out_of_range_before_it_starts(tmp_path, capsys, value):
+    line = _usage_error(capsys, ["train", "--out", tmp_path / "run", "--seed", value])
+    assert line == f"gazeattn train: error: command line: run.seed must be in 0..4294967295, got {value}", line
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("device, said", [("cuda", "not available"), ("cuda:0", "not available"),
@@ -162,11 +179,11 @@ def _exit_code_of_ctrl_c(argv: list[str]) -> int:
         pytest.fail("KeyboardInterrupt escaped: a traceback")
 
 
-def _interrupted(capsys, argv: list[str]) -> None:
+def _interrupted(capsys, argv: list[str], command: str | None = None) -> None:
     """Run ``argv``: exit 130 and one line ``gazeattn CMD: interrupted``, no traceback."""
     assert _exit_code_of_ctrl_c(argv) == 130
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert lines == [f"gazeattn {argv[0]}: interrupted"], lines
+    assert lines == [f"gazeattn {command or argv[0]}: interrupted"], lines
 
 
 def test_ctrl_c_during_eval(run, capsys, monkeypatch):
@@ -188,7 +205,7 @@ def test_ctrl_c_during_gaze_parse(world, tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(gazeattn.cli.gaze, "read_begaze_table", _interrupt)
     gaze_file = sorted((world / "gaze_data").glob("*.txt"))[0]
-    _interrupted(capsys, ["gaze", "parse", gaze_file, "--out", tmp_path / "gaze.npy"])
+    _interrupted(capsys, ["gaze", "parse", gaze_file, "--out", tmp_path / "gaze.npy"], "gaze parse")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -251,3 +268,197 @@ def test_predict_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, world, ca
 
 def test_eval_refuses_a_checkpoint_with_nan_weights(nan_checkpoint, capsys):
     _refused_checkpoint(capsys, ["eval", "--checkpoint", nan_checkpoint], nan_checkpoint)
+
+
+def test_a_run_whose_weights_turn_non_finite_stops_naming_a_checkpoint_that_is_finite(world, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """The update of step 4 leaves NaN weights with a finite loss (as an overflowing update can): the checkpoint
+    due after it is not written, and the stop names the step and a checkpoint that loads, on --resume too."""
+    import re
+
+    from gazeattn.models.weights import load_model
+    from gazeattn.train import engine
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL]
+    assert main([*argv, "--steps", "2"]) == 0  # steps 1-2 of a run, then resumed
+    capsys.readouterr()
+    real = engine.train_step
+
+    def diverging(run_, batch, step, **kwargs):
+        terms, norm = real(run_, batch, step, **kwargs)
+        if step == 3:  # the 4th update (step index 3)
+            with torch.no_grad():
+                for p in run_.model.parameters():
+                    p.fill_(float("nan"))
+        return terms, norm
+
+    monkeypatch.setattr(engine, "train_step", diverging)
+    assert main([*argv, "--steps", "6", "--resume"]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite weights after step 4"), lines
+    named = re.search(r"the last good checkpoint (\S+) is intact", lines[0])
+    assert named and named.group(1) == str(out / "checkpoints" / "step_0000003"), lines[0]
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step_0000003"
+    for step in (out / "checkpoints").glob("step_*"):
+        load_model(step / "model.safetensors")  # every checkpoint written is finite
+
+
+def test_resume_passes_over_a_checkpoint_with_nan_weights_and_never_calls_it_good(world, tmp_path, capsys, caplog,
+                                                                                 monkeypatch):
+    """``latest`` names a diverged checkpoint (saved by an older version): --resume says it is unusable, continues
+    from the one before, and a stop names that one."""
+    from gazeattn.runs.checkpoints import load_checkpoint, save_checkpoint
+    from gazeattn.train import engine
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL]
+    assert main([*argv, "--steps", "2"]) == 0
+    loaded = load_checkpoint(out / "checkpoints" / "step_0000002")
+    with torch.no_grad():
+        for p in loaded.model.parameters():
+            p.fill_(float("nan"))
+    save_checkpoint(out, model=loaded.model, state=loaded.state, meta=loaded.meta, step=2)
+    capsys.readouterr()
+    forward = engine._TrainStep.forward
+    monkeypatch.setattr(engine._TrainStep, "forward", lambda self, batch, step, generator, diagnose=True: {
+        **(terms := forward(self, batch, step, generator, diagnose=diagnose)), "loss": terms["loss"] * float("nan")})
+    assert main([*argv, "--steps", "4", "--resume"]) == 3
+    captured = capsys.readouterr()
+    good = out / "checkpoints" / "step_0000001"
+    assert f"resuming from {good} (step 1)" in captured.out
+    warned = [r.getMessage() for r in caplog.records if "is unusable" in r.getMessage()]
+    assert len(warned) == 1 and "step_0000002" in warned[0] and "non-finite weights" in warned[0], warned
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite loss at step 2 "), lines
+    assert lines[0].endswith(f"the last good checkpoint {good} is intact"), lines
+
+
+def test_a_non_finite_loss_stops_naming_its_step_as_the_log_and_checkpoints_count(world, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """The loss of the 3rd update is NaN: "at step 3" (checkpoint step_0000002 holds the first 2 updates)."""
+    from gazeattn.train import engine
+
+    forward = engine._TrainStep.forward
+
+    def nan_at_the_third(self, batch, step, generator, diagnose=True):
+        terms = forward(self, batch, step, generator, diagnose=diagnose)
+        return {**terms, "loss": terms["loss"] * float("nan")} if step == 2 else terms
+
+    monkeypatch.setattr(engine._TrainStep, "forward", nan_at_the_third)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", "--set", "run.checkpoint_every=1",
+                 *SMALL]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: stopped: non-finite loss at step 3 "), lines
+    assert lines[0].endswith(f"the last good checkpoint {out / 'checkpoints' / 'step_0000002'} is intact"), lines
+
+
+# -- eval --checkpoint: what it accepts is what its messages offer ------------------------------------------------
+
+def _one_error(capsys, argv: list) -> str:
+    assert main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_eval_takes_the_model_file_of_a_checkpoint_folder(run, capsys):
+    from gazeattn.runs.checkpoints import list_checkpoints
+
+    step = list_checkpoints(run)[-1]
+    assert main(["eval", "--checkpoint", str(step / "model.safetensors"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == str(step)
+
+
+def test_eval_refuses_a_bare_model_file_saying_what_it_needs(run, tmp_path, capsys):
+    from gazeattn.runs.checkpoints import list_checkpoints
+
+    bare = tmp_path / "model.safetensors"  # a model file alone: no meta.json (training config) beside it
+    shutil.copy(list_checkpoints(run)[-1] / "model.safetensors", bare)
+    line = _one_error(capsys, ["eval", "--checkpoint", bare])
+    assert line.startswith(f"gazeattn eval: error: {bare}: ") and "meta.json" in line and "predict" in line, line
+    other = tmp_path / "weights.safetensors"
+    bare.rename(other)
+    line = _one_error(capsys, ["eval", "--checkpoint", other])
+    assert line.startswith(f"gazeattn eval: error: {other}: not a checkpoint"), line
+    assert "the model.safetensors of a checkpoint folder" in line, line
+    line = _one_error(capsys, ["eval", "--checkpoint", tmp_path / "nowhere"])
+    assert line == f"gazeattn eval: error: {tmp_path / 'nowhere'}: checkpoint not found", line
+
+
+# -- a data warning is said once per run, not once per DataLoader worker ----------------------------------------
+
+def _backwards_counter(gaze_file: Path) -> str:
+    """Make the frame counter of one sample line of a BeGaze file go back to 0; returns the warning's start."""
+    lines = gaze_file.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("Time\t")) + 1
+    at = first + 12
+    fields = lines[at].split("\t")
+    fields[5] = "0"  # the Frame column
+    lines[at] = "\t".join(fields)
+    gaze_file.write_text("".join(lines))
+    return f"{gaze_file}:{at + 1}: the frame counter goes backwards"
+
+
+@pytest.mark.slow
+def test_a_gaze_file_warning_is_said_once_with_dataloader_workers(world, tmp_path):
+    data = tmp_path / "egtea"
+    shutil.copytree(world, data)
+    gaze_files = sorted((data / "gaze_data").glob("*.txt"))
+    said = _backwards_counter(gaze_files[0])
+    gaze_files[1].unlink()  # and a session without gaze
+    out = tmp_path / "run"
+    done = _gazeattn("train", "--data", data, "--out", out, "--steps", "4", *TRAIN_FLAGS, "--workers", "2", "--eval",
+                     "--set", "run.eval_every=2")
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert err.count(said) == 1, err
+    assert err.count("session(s) have no gaze file") == 1, err
+    done = _gazeattn("eval", "--run", out, "--workers", "2", "--batch", "1")
+    err = done.stderr.decode()
+    assert done.returncode == 0 and err.count(said) == 1, err
+
+
+# -- torchrun: only rank 0 says what was written ------------------------------------------------------------------
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_train_s_closing_line_under_torchrun(tmp_path, capsys, monkeypatch, rank):
+    """Rank 1 writes no checkpoint (rank 0 does): it says nothing, rather than "checkpoint None"."""
+    from gazeattn.train import engine
+
+    ckpt = tmp_path / "run" / "checkpoints" / "step_0000003"
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setattr(engine, "train", lambda config, out, **kwargs: engine.TrainResult(
+        Path(out), 3, ckpt if rank == "0" else None, None, 1.0))
+    assert main(["train", "--out", str(tmp_path / "run"), "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out
+    assert out == (f"trained 3 steps in 1.0 s; checkpoint {ckpt}\n" if rank == "0" else ""), out
+
+
+def _corrupt_frames(video: Path) -> None:
+    """Scramble the coded frames of an mp4 (its index intact): it opens and demuxes, and fails when decoded."""
+    data = bytearray(video.read_bytes())
+    start = data.find(b"mdat") + 40
+    for k in range(start, min(len(data) - 2000, start + 3000)):
+        data[k] = (data[k] * 7 + 13) % 256
+    video.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+def test_a_clip_skipped_while_being_read_is_said_once_with_dataloader_workers(world, tmp_path):
+    """Read at every step it is drawn, in any worker: one `skipping clip` line for it, not one per read."""
+    data = tmp_path / "egtea"
+    shutil.copytree(world, data)
+    bad = sorted((data / "cropped_clips").glob("*/*.mp4"))[:2]
+    for video in bad:
+        _corrupt_frames(video)
+    done = _gazeattn("train", "--data", data, "--out", tmp_path / "run", "--steps", "6", *TRAIN_FLAGS, "--workers", "2",
+                     "--on-bad-clip", "skip")
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    said = [line for line in err.splitlines() if line.startswith("skipping clip ")]
+    assert said, err  # the scrambled clips were drawn and failed
+    assert len(said) == len({line.split(":")[0] for line in said}), said

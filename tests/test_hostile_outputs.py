@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,29 @@ def test_gaze_parse_out(world, tmp_path, request, capsys, kind, suffix):
     gaze = sorted((world / "gaze_data").iterdir())[0]
     line = _refused(capsys, ["gaze", "parse", gaze, "--out", target], target)
     assert line.startswith("gazeattn gaze parse: error: ")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_gaze_parse_out_cut_short_keeps_the_os_reason(world, tmp_path, suffix):
+    """A disk that fills after the first bytes of the table: the OS's reason, not numpy's "N requested and M
+    written". A file size limit (``RLIMIT_FSIZE``, in a child process) cuts the write short as a full disk does,
+    with EFBIG ("File too large") for ENOSPC ("No space left on device")."""
+    resource = pytest.importorskip("resource")
+    gaze = sorted((world / "gaze_data").iterdir())[0]
+    target = tmp_path / f"table{suffix}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    limit = 200  # the .npy header (128 bytes) fits, the table does not
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # Python ignores SIGXFSZ: a write fails instead
+
+    done = subprocess.run([sys.executable, "-m", "gazeattn", "gaze", "parse", str(gaze), "--out", str(target)],
+                          env=env, capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    assert lines[0] == f"gazeattn gaze parse: error: {target}: cannot write: File too large", lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".png", ".mp4"])

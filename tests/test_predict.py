@@ -166,6 +166,18 @@ def test_short_video_is_padded_to_one_window(ckpt, tmp_path):
     assert frame_numbers(pred.frames[0]) == list(range(10)) + [9] * 14
 
 
+@pytest.mark.parametrize("suffix", [".gif", ".mp4", ".png"])
+def test_overlay_of_a_video_shorter_than_a_window(ckpt, tmp_path, capsys, suffix):
+    """10 frames padded to one 24-frame window: every overlay frame the same size (the padded ones say so)."""
+    short = write_mp4(tmp_path / "short.mp4", numbered_frames(10, height=72, width=96))
+    overlay = tmp_path / f"o{suffix}"
+    out = _run_json(capsys, short, "--checkpoint", ckpt, "--overlay", overlay)
+    assert out["overlay"] == str(overlay) and [w["start"] for w in out["windows"]] == [0]
+    frames = _decode(overlay)
+    assert len(frames) == (1 if suffix == ".png" else 24)
+    assert len({f.shape for f in frames}) == 1
+
+
 def test_missing_meta_falls_back_with_a_warning(tmp_path, video, capsys):
     ck = _checkpoint(tmp_path / "bare")
     with pytest.warns(UserWarning) as caught:

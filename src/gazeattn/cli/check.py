@@ -1,11 +1,16 @@
-"""`gazeattn check ROOT [--split N] [--json]`: the first command to run on a download."""
+"""`gazeattn check ROOT [--split N] [--json] [--strict]`: the first command to run on a download.
+
+Exit status: 1 when the report holds something that stops `gazeattn train` (a bad index or split file, an
+unreadable gaze file, split clips without their video or frames or that cannot be read), with one line on stderr
+saying so; with ``--strict`` also for sessions without a gaze file; else 0."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from gazeattn.data.check import check_dataset, format_report
+from gazeattn.data.check import DatasetReport, check_dataset, format_report
 
 
 def main(argv: list[str]) -> int:
@@ -21,9 +26,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=int, default=24, help="model window in frames (default 24)")
     parser.add_argument("--probe-videos", action="store_true", help="decode every mp4 to find corrupt or truncated files")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when anything is missing or broken")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on anything missing, sessions without a gaze "
+                        "file included (by default those pass: training masks their frames out of the gaze loss)")
     args = parser.parse_args(argv)
     report = check_dataset(args.root, split=args.split, window=args.window, split_dir=args.split_dir,
                            probe_videos=args.probe_videos, frames_root=args.frames_root)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report, window=args.window))
-    return 1 if (args.strict and not report.ok) else 0
+    if _stops_training(report):
+        print(f"gazeattn check: {args.root}: problems found that stop training (see the report)", file=sys.stderr)
+        return 1
+    if args.strict and not report.ok:
+        print(f"gazeattn check: {args.root}: problems found (see the report)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stops_training(report: DatasetReport) -> bool:
+    """What `gazeattn train` refuses (with --on-bad-clip error): bad index or split files, unreadable gaze files,
+    split clips without their video or frames, or unreadable ones. Sessions without gaze do not stop it."""
+    return bool(report.errors or report.gaze_errors
+                or any(s.n_missing_media or s.unreadable for s in report.subsets.values()))

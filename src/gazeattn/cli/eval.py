@@ -6,28 +6,12 @@ import argparse
 import json
 import sys
 
+from gazeattn.cli.args import int_in
 from gazeattn.data.dataset import BAD_CLIP_POLICIES
 from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.inference import TEST_GAZE
 from gazeattn.runs.lock import output_file_lock
-
-MAX_SEED = 2**32 - 1  # eval derives per-window seeds (seed * 1_000_003 + ...) that must stay within torch's 64 bits
-
-
-def _int_in(low: int, high: int | None = None):
-    """An argparse type: an int in [low, high] (no upper bound when ``high`` is None)."""
-    allowed = f">= {low}" if high is None else f"in {low}..{high}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"want an integer {allowed}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
-        return value
-
-    return parse
+from gazeattn.train.config import MAX_SEED
 
 
 def _device(text: str) -> str:
@@ -60,10 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "expectation for gaze-gumbel, measured for gaze-oracle); sample is the reference's stochastic "
                    "protocol (use --seed), sample-mean averages --samples samples. Every mode and the ablations "
                    "(shuffled, uniform, measured) are reported beside it")
-    p.add_argument("--samples", type=_int_in(1), default=8, help="Gumbel-Max samples of the sample-mean mode (default 8)")
-    p.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help=f"0..{MAX_SEED} (default 0)")
-    p.add_argument("--batch", type=_int_in(1), default=8, help="clips per batch, >= 1 (default 8)")
-    p.add_argument("--workers", type=_int_in(0), default=0, help="DataLoader workers, >= 0 (default 0)")
+    p.add_argument("--samples", type=int_in(1), default=8, help="Gumbel-Max samples of the sample-mean mode (default 8)")
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help=f"0..{MAX_SEED} (default 0)")
+    p.add_argument("--batch", type=int_in(1), default=8, help="clips per batch, >= 1 (default 8)")
+    p.add_argument("--workers", type=int_in(0), default=0, help="DataLoader workers, >= 0 (default 0)")
     p.add_argument("--on-bad-clip", choices=BAD_CLIP_POLICIES, default="error")
     p.add_argument("--device", type=_device, default="auto", help="auto (default: a CUDA GPU when there is one), "
                    "cpu, cuda, cuda:N or mps")

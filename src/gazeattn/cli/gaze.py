@@ -17,6 +17,7 @@ an output that cannot be written is a one-line error naming it (exit 1), and lea
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -77,7 +78,11 @@ def _write_atomic(out: Path, table: np.ndarray) -> None:
     """Write the table as .npy or .csv (by the suffix, any case) via a temporary file in the same folder."""
     with atomic_output(out) as tmp, open(tmp, "wb") as fh:
         if out.suffix.lower() == ".npy":
-            np.save(fh, table)
+            # through memory: numpy's own file write (fwrite) turns a full disk into "N requested and M written",
+            # a Python write says "No space left on device"
+            buffer = io.BytesIO()
+            np.save(buffer, table)
+            fh.write(buffer.getbuffer())
         else:
             fh.write(b"frame,x,y,type\n")
             frames = np.arange(table.shape[0])
@@ -184,4 +189,7 @@ def main(argv: list[str]) -> int:
     except DataError as err:
         print(f"gazeattn gaze {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # named as the errors are (the output is written atomically: nothing is left)
+        print(f"\ngazeattn gaze {args.command}: interrupted", file=sys.stderr)
+        return 130
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover

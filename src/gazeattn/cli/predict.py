@@ -19,6 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from gazeattn.cli.args import int_in
 from gazeattn.utils.atomic import prepare_output
 from gazeattn.inference import DETERMINISTIC, Prediction, load_predictor
 from gazeattn.report.overlays import OVERLAY_SUFFIXES, write_overlay
@@ -30,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path, help="a video file (mp4 or anything FFmpeg reads)")
     p.add_argument("--checkpoint", type=Path, required=True,
                    help="model.safetensors, a checkpoint folder (model.safetensors + meta.json) or a run folder")
-    p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
+    p.add_argument("--top", type=int_in(1), default=5, help="how many classes to list, >= 1 (default 5)")
     p.add_argument("--overlay", type=Path, help=f"write gaze/attention pictures here ({', '.join(OVERLAY_SUFFIXES)})")
     p.add_argument("--test-gaze", choices=DETERMINISTIC, default="argmax",
                    help="test-time gaze: one-hot argmax per slot (default) or the expectation q")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    p.add_argument("--batch-size", type=int_in(1), default=4, help="windows per forward pass, >= 1 (default 4)")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
     return p
 
@@ -61,9 +62,6 @@ def format_prediction(pred: Prediction) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.top < 1 or args.batch_size < 1:
-        print("gazeattn predict: error: --top and --batch-size must be >= 1", file=sys.stderr)
-        return 2
     if args.overlay is not None and args.overlay.suffix.lower() not in OVERLAY_SUFFIXES:
         print(f"gazeattn predict: error: --overlay must end in one of {', '.join(OVERLAY_SUFFIXES)}", file=sys.stderr)
         return 2

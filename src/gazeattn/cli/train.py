@@ -82,6 +82,8 @@ def main(argv: list[str]) -> int:
     except ValueError as err:
         print(f"gazeattn train: error: {err}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # rank 0 wrote the checkpoints and says so; the other ranks wrote none
+        return 0
     print(f"trained {result.step} steps in {result.seconds:.1f} s; checkpoint {result.checkpoint}")
     for part, evaluation in (result.eval or {}).items():
         print(f"{part}: mean class accuracy {evaluation['mean_class_accuracy']:.2f} %, "

@@ -203,6 +203,7 @@ class EgteaClips(Dataset):
             self._report_bad(problems)
         self.entries = kept
         self.sources = sources
+        self._parse_gaze_here()
         self.items: list[tuple[int, int]] = []  # (entry index, window start; -1 = random at train time)
         for i, entry in enumerate(kept):
             if train:
@@ -241,6 +242,7 @@ class EgteaClips(Dataset):
             else:
                 problems.append((entry.clip.name, reason))
         self.sessions_without_gaze = coverage.sessions_without_gaze
+        self._gaze_cache.update(coverage.tables)  # parsed once: the loader reads these
         good_names = {e.clip.name for e in good_entries}
         self.clips_beyond_gaze = [b for b in coverage.beyond if b[0] in good_names]
         if self.sessions_without_gaze:
@@ -303,6 +305,16 @@ class EgteaClips(Dataset):
     def _rng(self, index: int, epoch: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, epoch, index])
 
+    def _parse_gaze_here(self) -> None:
+        """Parse the gaze table of every session now, in the process that builds the dataset: DataLoader workers
+        get the tables with it and never parse one, so a gaze file is read, and warned about, once rather than once
+        per worker. A file that cannot be parsed is left to fail when one of its clips is read."""
+        for session in sorted({src.media.session for src in self.sources} - self._gaze_cache.keys()):
+            try:
+                self.session_gaze(session)
+            except DataError:
+                pass
+
     def session_gaze(self, session: str) -> np.ndarray | None:
         """The session's per-frame gaze table (n, 3), parsed once per process; None when no gaze file."""
         if session not in self._gaze_cache:
@@ -361,8 +373,9 @@ class EgteaClips(Dataset):
             return self._load(index, entry_index, start, epoch)
         except DataError as err:
             if self.on_bad_clip == "skip":
-                log.warning("skipping clip %s: %s", src.clip.name, err)
-                self._record_skip(src.clip.name, str(err))
+                if src.clip.name not in dict(self.all_skipped()):  # said (and recorded) once, not at every read
+                    log.warning("skipping clip %s: %s", src.clip.name, err)
+                    self._record_skip(src.clip.name, str(err))
                 return None
             raise ClipReadError(err.path, err.reason, err.line) from err
 

@@ -20,7 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import av
 
@@ -99,6 +99,7 @@ class GazeCoverage:
     sessions_without_gaze: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # session -> the parser's error (file:line: ...)
     n_frames: dict[str, int] = field(default_factory=dict)  # session -> rows in its gaze table
+    tables: dict[str, Any] = field(default_factory=dict)  # session -> its parsed gaze table (n, 3), kept for reuse
     beyond: list[tuple[str, int, int]] = field(default_factory=list)  # (clip, frames outside the table, frames)
 
 
@@ -112,7 +113,8 @@ def gaze_coverage(layout: EgteaLayout, sources: Sequence[ClipSource], *, compat:
             if path is None:
                 cov.sessions_without_gaze.append(session)
                 continue
-            cov.n_frames[session] = len(parse_begaze(path, compat=compat))
+            cov.tables[session] = parse_begaze(path, compat=compat)
+            cov.n_frames[session] = len(cov.tables[session])
         except DataError as err:
             cov.unreadable[session] = str(err)
     for src in sources:

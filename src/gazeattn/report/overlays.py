@@ -254,19 +254,21 @@ def overlay_frames(pred: Prediction, *, title: str | None = None, truth: int | N
     heads = stack([_centred(["gaze q"], size), _centred(["attention"], size)], axis=1, gap=GAP)
     legend = _legend(width, attention=pred.attention is not None)
     n_windows, t = pred.frames.shape[:2]  # type: ignore[union-attr]
-    frames = []
+    wheres, panels = [], []
     for w in range(n_windows):
         for i in range(t):
             frame_no = pred.starts[w] + i
             repeat = " (last frame repeated)" if frame_no >= pred.n_frames else ""
             slot = _slot(pred, i)
             peak = _percent(float(pred.gaze[w, slot].max()))  # type: ignore[index]
-            where = _text([(f"frame {frame_no}{repeat}: window {w + 1}, slot {slot + 1}, max q {peak}", MUTED)],
-                          width)
-            g, a = _panels(pred, w, i, size)
-            panels = stack([g, a], axis=1, gap=GAP)
-            frames.append(_margin(stack([header, where, heads, panels, legend], axis=0, gap=GAP)))
-    return np.stack(frames)
+            wheres.append(_text([(f"frame {frame_no}{repeat}: window {w + 1}, slot {slot + 1}, max q {peak}",
+                                  MUTED)], width))
+            panels.append(stack(list(_panels(pred, w, i, size)), axis=1, gap=GAP))
+    # a padded frame's longer line may wrap once more: every frame gets the tallest line block, one size throughout
+    rows = max(where.shape[0] for where in wheres)
+    return np.stack([_margin(stack([header, np.pad(where, ((0, rows - where.shape[0]), (0, 0), (0, 0)),
+                                                   constant_values=255), heads, pair, legend], axis=0, gap=GAP))
+                     for where, pair in zip(wheres, panels)])
 
 
 def write_overlay(pred: Prediction, path: str | Path, *, fps: float | None = None, title: str | None = None,

@@ -288,9 +288,16 @@ def load_latest(run_dir: str | Path, *, with_state: bool = True) -> LoadedCheckp
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder, a checkpoint folder or a model.safetensors file → the checkpoint folder (verified)."""
+    """A run folder, a checkpoint folder or the model.safetensors of one → the checkpoint folder (verified). A model
+    file alone (no meta.json beside it: no training config) is refused, saying so."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "checkpoint not found")
     if path.is_file() and path.name == MODEL_FILE:
+        if not (path.parent / META_FILE).is_file():
+            raise CheckpointError(path, f"a model file without the {META_FILE} of a checkpoint folder beside it (the "
+                                        "training config that evaluation needs): pass the checkpoint or run folder "
+                                        "`gazeattn train` wrote; `gazeattn predict` runs a model file alone")
         path = path.parent
     if (path / META_FILE).is_file():
         verify_checkpoint(path)
@@ -300,4 +307,5 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if loaded is None:
             raise CheckpointError(path, "run folder has no usable checkpoint")
         return loaded.path
-    raise CheckpointError(path, "not a checkpoint (want a run folder, a checkpoint folder or model.safetensors)")
+    raise CheckpointError(path, f"not a checkpoint (want a run folder, a checkpoint folder or the {MODEL_FILE} of "
+                                "a checkpoint folder)")

@@ -210,6 +210,9 @@ class EstimatorConfig:
             raise ValueError("estimator.eps and tau must be > 0 and samples >= 2")
 
 
+MAX_SEED = 2**32 - 1  # derived seeds (seed * 1_000_003 + step ...) stay in torch's 64 bits; numpy wants >= 0
+
+
 @dataclass(frozen=True)
 class RunConfig:
     variant: str = "gaze-direct"  # one of VARIANTS (gazeattn.train.variants); was run.model (RENAMED_RUN_KEYS)
@@ -233,6 +236,8 @@ class RunConfig:
         _check_allowed("run", self, {"variant": VARIANTS, "eval_on": EVAL_ON})
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"run.seed must be in 0..{MAX_SEED}, got {self.seed}")
         for name, low, note in (("log_every", 1, ""), ("checkpoint_every", 1, ""), ("eval_every", 0, " (0: at the end)"),
                                 ("keep_checkpoints", 0, " (0: all)"), ("threads", 0, " (0: chosen)")):
             if getattr(self, name) < low:

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLoss(RuntimeError):
-    pass
+    """Training stops: a non-finite loss, or weights that became non-finite (never saved as a checkpoint)."""
 
 
 @dataclass
@@ -151,7 +151,7 @@ def train_step(run: Run, batch: dict[str, Any], step: int, *, diagnose: bool = T
                                 diagnose=diagnose and config.run.diagnostics)
     loss = terms["loss"]
     if not torch.isfinite(loss):
-        raise NonFiniteLoss(f"non-finite loss at step {step} (ce={float(terms['ce'].detach()):.4g}, "
+        raise NonFiniteLoss(f"non-finite loss at step {step + 1} (ce={float(terms['ce'].detach()):.4g}, "
                             f"kl={float(terms['kl'].detach()):.4g}); the last good checkpoint "
                             f"{run.last_checkpoint or 'none'} is intact")
     run.optimizer.zero_grad(set_to_none=True)
@@ -207,7 +207,15 @@ class Run:
         self.run_log.write(record, last_checkpoint=self.last_checkpoint)
 
     def checkpoint(self, step: int) -> None:
-        """Rank 0 saves the weights, the optimizer, the step and the RNG that drives dropout."""
+        """Rank 0 saves the weights, the optimizer, the step and the RNG that drives dropout. Weights that are not
+        finite stop the run instead (every rank: they hold the same weights), so no checkpoint is ever non-finite
+        and the last good one is what ``--resume`` continues from."""
+        broken = [name for name, t in self.model.state_dict().items()  # buffers too (BatchNorm statistics)
+                  if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if broken:
+            raise NonFiniteLoss(f"non-finite weights after step {step} (NaN or inf in {len(broken)} tensor(s), "
+                                f"{broken[0]} first), not saved; the last good checkpoint "
+                                f"{self.last_checkpoint or 'none'} is intact")
         if not self.dist.is_main:
             return
         state = {"optimizer": self.optimizer.state_dict(), "step": step, "rng_torch": torch.get_rng_state()}

@@ -25,6 +25,7 @@ from gazeattn.data.begaze.stream import Stream, only_whitespace, open_gaze_file
 from gazeattn.utils.errors import DataError
 
 log = logging.getLogger(__package__)  # gazeattn.data.begaze
+_WARNED: set[tuple[str, int]] = set()  # (file, line) of each warning given: a file parsed again is not warned again
 
 # Checks of the sample lines, in the order a whole-file pass makes them. Every check finds the first bad line
 # of the whole file, so the error reported is the first bad line of the earliest check that fails anywhere:
@@ -245,8 +246,9 @@ class SampleLines:
             raise DataError(self.path, self.best.message, self.best.line)
         if not self.has_samples:
             raise DataError(self.path, "no samples after the column-header line", self.first_line)
-        if self.backwards is not None:
+        if self.backwards is not None and (self.path, self.backwards[0]) not in _WARNED:
             line, frame, prev = self.backwards
+            _WARNED.add((self.path, line))
             log.warning("%s:%d: the frame counter goes backwards (frame %d after frame %d): restarted, or several "
                         "recordings in one file? Samples are combined by frame number, so samples of different "
                         "moments that share a frame number are averaged together", self.path, line, frame, prev)

@@ -6,6 +6,7 @@ folder (its ``meta.json`` sums already covered it)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,31 @@ def save_safetensors(tensors: dict[str, Tensor], path: Path, metadata: dict[str,
             raise
         except Exception as err:  # noqa: BLE001 -- SafetensorError (a failed write: disk full, permissions)
             raise OutputError(path, f"cannot write: {os_reason(err)}") from err
+        _sort_header(tmp)
+
+
+def _sort_header(path: Path) -> None:
+    """Rewrite the JSON header of a safetensors file with its metadata in key order: safetensors writes the
+    metadata from a hash map, in an order that changes from one save to the next, so the same model would give
+    different bytes. The header is rewritten in place (same length: the same compact JSON, reordered), or, should
+    its length ever differ, the file is rewritten whole."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        raw = f.read(n)
+        header = json.loads(raw)
+        meta = header.pop("__metadata__", None)
+        ordered = {} if meta is None else {"__metadata__": dict(sorted(meta.items()))}
+        ordered.update(sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]))  # tensors in file order
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) <= n:  # the padding safetensors added (spaces, to 8-byte alignment) stays
+            f.seek(8)
+            f.write(text.ljust(n, b" "))
+            return
+        data = f.read()
+        text = text.ljust(-(-len(text) // 8) * 8, b" ")
+        f.seek(0)
+        f.write(len(text).to_bytes(8, "little") + text + data)
+        f.truncate()
 
 
 def read_safetensors(path: Path, *, checked_by_meta: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
