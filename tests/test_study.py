@@ -372,7 +372,7 @@ def test_a_diverged_run_is_recorded_left_out_and_not_retried(grid, tmp_path, mon
     assert report["failed"] == ["tiny/i3d/s1"] and len(report["runs"]) == 3
     assert report["aggregates"]["tiny"]["i3d"]["metrics"]["mean_class_accuracy"]["n"] == 1
     assert "non-finite loss" in json.loads((out / "runs/tiny/i3d/s1/failed.json").read_text())["error"]
-    assert "**failed (non-finite loss, left out)**: tiny/i3d/s1" in (out / "study.md").read_text()
+    assert "**failed (non-finite loss or weights, left out)**: tiny/i3d/s1" in (out / "study.md").read_text()
     assert [r.status for r in plan.plan_study(grid[0], out)][-1] == "failed"  # not retried by a rerun
 
 

@@ -40,7 +40,7 @@ class CellJob:
         if evaluation is not None:
             print(f"{self.key}: {did}; mean class accuracy {evaluation['mean_class_accuracy']:.2f} %", flush=True)
         else:
-            print(f"{self.key}: training stopped on a non-finite loss (failed.json)", flush=True)
+            print(f"{self.key}: training stopped on a non-finite loss or weights (failed.json)", flush=True)
         return did
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:

@@ -44,7 +44,7 @@ def markdown(report: Mapping[str, Any]) -> str:
               + (f"; baseline `{base}`." if base else "; no baseline."),
               f"Finished runs: {len(report['runs'])} of {report['grid_size']}"
               + (f"; missing: {', '.join(report['missing'])}" if report["missing"] else "")
-              + (f"; **failed (non-finite loss, left out)**: {', '.join(report['failed'])}" if report["failed"] else "")
+              + (f"; **failed (non-finite loss or weights, left out)**: {', '.join(report['failed'])}" if report["failed"] else "")
               + ".", ""]
     lines += ["Cells: " + "; ".join(f"`{c['name']}` = {c['model']}"
                                     + (f" with `{json.dumps(c['set'])}`" if c["set"] else "")

@@ -10,7 +10,7 @@ Layout of a study folder::
         cell.json                               what the run is: its world and resolved config (written first)
         eval.json                               the evaluation, with train/eval seconds and cell.json's record
         stdout.txt                              what training printed (the console shows the grid's progress)
-        failed.json                             training stopped on a non-finite loss (the run is left out)
+        failed.json                             training stopped on a non-finite loss or weights (left out)
     OUT/study.json, OUT/study.md, OUT/plots/    the report (gazeattn.study.report)
 
 Settings that do not change results (``data.workers``, ``data.prefetch``, ``run.threads``, ``run.tensorboard``,

@@ -205,7 +205,7 @@ def _failure(run_dir: Path) -> str:
     try:
         return str(json.loads((run_dir / FAILED_FILE).read_text(encoding="utf-8"))["error"])
     except (OSError, ValueError, KeyError, TypeError):
-        return "training stopped on a non-finite loss"
+        return "training stopped on a non-finite loss or weights"
 
 
 def _run_all(todo: list[PlannedRun], *, jobs: int, train_progress: bool, emit: Callable[[str], None], bar,
