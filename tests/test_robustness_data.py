@@ -20,7 +20,7 @@ from gazeattn.cli import main
 from gazeattn.data.dataset import ClipConfig, ClipReadError, EgteaClips, collate_clips
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.synth import SynthConfig, write_synthetic_egtea
-from gazeattn.data.validate import FRAME_SLACK, check_frame_folder, check_media, check_video, gaze_coverage
+from gazeattn.data.readability import FRAME_SLACK, check_frame_folder, check_media, check_video, gaze_coverage
 from gazeattn.utils.errors import DataError
 from gazeattn.train.sampler import StepBatchSampler
 from tinyworld import TRAIN_FLAGS

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gazeattn.data.begaze import EVENT_FIXATION, parse_begaze, read_begaze_samples
-from gazeattn.data.check import check_dataset
+from gazeattn.data.inventory import check_dataset
 from gazeattn.data.clipnames import parse_clip_name
 from gazeattn.data.layout import EgteaLayout
 from gazeattn.synth import WORLDS, SynthConfig, synth_world, write_synthetic_egtea

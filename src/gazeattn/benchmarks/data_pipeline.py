@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import open_dataset
 from gazeattn.data.targets import GazeTargetConfig
 
 
@@ -50,7 +50,7 @@ def pipeline(dataset: EgteaClips, workers: int, batch: int) -> float:
 
 
 def run(root: Path, *, crop: int, short_side: int, workers: list[int], batch: int, limit: int) -> dict:
-    layout = EgteaLayout(root)
+    layout = open_dataset(root)
     entries = layout.read_split(1, "train")[:limit]
     config = ClipConfig(frames=24, crop=crop, short_side=short_side, train_short_side=(short_side, short_side + 16),
                         targets=GazeTargetConfig())

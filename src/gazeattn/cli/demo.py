@@ -24,9 +24,9 @@ import json
 import time
 from pathlib import Path
 
-from gazeattn.data.check import check_dataset, format_report
+from gazeattn.data.inventory import check_dataset, format_report
 from gazeattn.data.dataset import EgteaClips
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import open_dataset
 from gazeattn.report.demo import write_demo_report
 from gazeattn.report.images import save_png
 from gazeattn.report.overlays import measured_gaze_sheet, write_overlay
@@ -117,7 +117,7 @@ def _pictures(out: Path, study_dir: Path, seed: int, cells: tuple[str, ...], fir
     from gazeattn.inference import load_predictor
     from gazeattn.train.config import preset
 
-    layout = EgteaLayout(first)
+    layout = open_dataset(first)
     entry = layout.read_split(1, "test")[0]
     overlays: dict[str, Path] = {}
     logs: dict[str, list[dict]] = {}

@@ -1,5 +1,6 @@
-"""`gazeattn synth OUT [--world NAME] [--knob value ...]`: write a synthetic dataset in the exact EGTEA Gaze+
-layout (see gazeattn.synth). A named world sets the difficulty knobs; each flag overrides one of them."""
+"""`gazeattn synth OUT [--world NAME] [--layout egtea|generic] [--knob value ...]`: write a synthetic dataset in the
+exact EGTEA Gaze+ layout, or in the generic layout of the user's own videos (see gazeattn.synth). A named world sets
+the difficulty knobs; each flag overrides one of them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import time
 from pathlib import Path
 
 from gazeattn.synth import (ACTION_POSITIONS, CHOICES, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
-                            write_synthetic_egtea)
+                            write_synthetic_egtea, write_synthetic_generic)
 from gazeattn.cli import parsed_config
 from gazeattn.utils.errors import OutputError, output_error
+
+WRITERS = {"egtea": write_synthetic_egtea, "generic": write_synthetic_generic}
 
 
 def _remove_partial(out: Path, *, existed: bool) -> None:
@@ -68,10 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gazeattn synth", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write a synthetic world in the EGTEA Gaze+ layout: H.264 clips, SMI BeGaze gaze files "
                     "(v1 for OP* sessions, v2 for P* sessions), label indices and split 1, and synth_truth.json "
-                    "with the true object positions. Same seed, same files.",
+                    "with the true object positions; or (--layout generic) the same world as one video and one "
+                    "gaze file per session, labels.csv and splits/ (docs/data-generic.md). Same seed, same files.",
         epilog=f"named worlds (--world; every other flag overrides one knob of it):\n{worlds}\n"
                "Knobs not given keep the world's value (the demo world: SynthConfig's defaults).")
     p.add_argument("out", type=Path, help="output folder (must be missing or empty unless --force)")
+    p.add_argument("--layout", choices=tuple(WRITERS), default="egtea",
+                   help="egtea (default: EGTEA Gaze+'s folders) or generic (videos/, gaze/, labels.csv, splits/: "
+                        "train with --set data.format=generic)")
     p.add_argument("--world", default="demo", choices=list(WORLDS), help="named world (default demo)")
     _add_clip_knobs(p, d)
     _add_scene_knobs(p, d)
@@ -152,6 +159,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
     if args.size is not None:
         overrides["width"], overrides["height"] = args.size
     if args.frames:
+        if args.layout == "generic":
+            raise ValueError("--frames writes EGTEA's images_rgb/ folders; not with --layout generic")
         overrides["frames"] = True
     return synth_world(args.world, seed=args.seed, **overrides)
 
@@ -165,7 +174,7 @@ def main(argv: list[str]) -> int:
     existed = args.out.exists()
     fresh = not existed or (args.out.is_dir() and not any(args.out.iterdir()))
     try:
-        s = write_synthetic_egtea(args.out, config, force=args.force)
+        s = WRITERS[args.layout](args.out, config, force=args.force)
     except FileExistsError as err:
         print(f"gazeattn synth: error: {err}", file=sys.stderr)
         return 1
@@ -185,7 +194,7 @@ def main(argv: list[str]) -> int:
     print(f"wrote {s.root} in {seconds:.1f} s: {s.n_sessions} sessions, {s.n_clips} clips "
           f"({s.n_train} train / {s.n_test} test), {s.n_actions} actions, {s.n_verbs} verbs, {s.n_nouns} nouns, "
           f"{s.n_gaze_samples} gaze samples, {s.n_no_gaze_clips} clips without gaze")
-    print(f"  clips       {s.clips_dir}")
+    print(f"  {'clips' if args.layout == 'egtea' else 'videos':<11} {s.clips_dir}")
     print(f"  gaze        {s.gaze_dir}")
     print(f"  annotations {s.annotation_dir}")
     if s.frames_dir is not None:

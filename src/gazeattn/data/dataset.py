@@ -1,4 +1,5 @@
-"""The EGTEA Gaze+ clip dataset: pixels, labels, per-frame gaze and gaze targets on the model's grid.
+"""The clip dataset: pixels, labels, per-frame gaze and gaze targets on the model's grid, read from any
+:class:`~gazeattn.data.source.ClipCatalog` (EGTEA Gaze+, the generic layout of the user's own videos).
 
 Each item is a dict of tensors (RGB ``(C, T, H, W)`` in [-1, 1]; batched ``(B, C, T, H, W)``):
 
@@ -24,9 +25,9 @@ A gaze budget (``gaze_clips``, the names of the clips whose measured gaze is kep
 untracked, so its slots have no measured target (masked out of the KL under ``targets.missing="mask"``, the
 prior of ``uniform`` / ``center`` otherwise) and gaze-oracle sees the uniform map there. None keeps every clip.
 
-Clip frame i shows session frame ``media.start_frame + i``; its gaze is read at session frame
-``media.start_frame + i + gaze_frame_offset`` (default 0, the reference's convention; another public loader
-uses −1).
+Clip frame i shows recording (EGTEA: session) frame ``media.start_frame + i``; its gaze is read at row
+``media.start_frame + i + gaze_frame_offset`` of the recording's gaze table (default 0, the reference's convention;
+another public loader uses −1).
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from gazeattn.data.annotations import SplitEntry
-from gazeattn.data.begaze import UNTRACKED, parse_begaze
-from gazeattn.data.layout import ClipSource, EgteaLayout
+from gazeattn.data.begaze import UNTRACKED
+from gazeattn.data.readability import FRAME_SLACK, check_media, gaze_coverage
+from gazeattn.data.source import ClipCatalog, ClipSource
 from gazeattn.data.targets import I3D_STRIDES, GazeTargetConfig, gaze_targets
 from gazeattn.data.transforms import CropFlip, center_crop, random_crop_flip, to_unit_range
-from gazeattn.data.validate import FRAME_SLACK, check_media, gaze_coverage
 from gazeattn.data.video import read_folder_frames, read_video_frames
 from gazeattn.utils.errors import DataError
 
@@ -150,7 +151,7 @@ class EgteaClips(Dataset):
     """Clips of one split subset. ``train`` picks random windows and augmentation; otherwise all windows.
 
     Bad clips (``on_bad_clip``): clips without media are found at construction; with ``validate=True`` every
-    video is also opened and demuxed and every gaze file parsed (:mod:`gazeattn.data.validate`), so broken
+    video is also opened and demuxed and every gaze file parsed (:mod:`gazeattn.data.readability`), so broken
     files are found before training. ``"error"`` raises one DataError listing them all; ``"skip"`` leaves them
     out. A clip that still fails while being read is skipped (``__getitem__`` returns None) or raises.
     Skips are kept in ``skipped`` of the process that saw them; DataLoader workers hold copies, so with
@@ -160,7 +161,7 @@ class EgteaClips(Dataset):
 
     def __init__(
         self,
-        layout: EgteaLayout,
+        layout: ClipCatalog,
         entries: Sequence[SplitEntry],
         config: ClipConfig = ClipConfig(),
         *,
@@ -316,10 +317,9 @@ class EgteaClips(Dataset):
                 pass
 
     def session_gaze(self, session: str) -> np.ndarray | None:
-        """The session's per-frame gaze table (n, 3), parsed once per process; None when no gaze file."""
+        """The recording's per-frame gaze table (n, 3), read once per process; None when it has no gaze."""
         if session not in self._gaze_cache:
-            path = self.layout.gaze_path(session)
-            self._gaze_cache[session] = None if path is None else parse_begaze(path, compat=self.config.gaze_compat)
+            self._gaze_cache[session] = self.layout.gaze_table(session, compat=self.config.gaze_compat)
         return self._gaze_cache[session]
 
     def _frame_gaze(self, src: ClipSource, start: int, count: int,
@@ -345,7 +345,8 @@ class EgteaClips(Dataset):
         """``count`` frames from ``start`` (padded by repeating the last one) and how many were decoded."""
         use_video = src.video is not None and self.config.source != "frames"
         if use_video:
-            frames = read_video_frames(src.video, start, count, **resize_args(self.config, short_side))
+            frames = read_video_frames(src.video, src.video_first_frame + start, count,
+                                       **resize_args(self.config, short_side))
             where = src.video
         else:
             frames = read_folder_frames(src.rgb_dir, start, count, **resize_args(self.config, short_side))

@@ -19,42 +19,24 @@ no mp4 carries those names. They are mapped back to the official clip sharing th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from gazeattn.data.annotations import LabelIndex, SplitEntry, read_label_index, read_split
 from gazeattn.data.clipnames import ClipName, parse_clip_name
+from gazeattn.data.source import SUBSETS, ClipSource, split_path_in
 from gazeattn.utils.errors import DataError
 
-SUBSETS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class ClipSource:
-    """Where the pixels of a split clip come from.
-
-    ``clip`` is the name in the split file; ``media`` the clip whose files are read (the same clip, or
-    the official clip a widened min2021 name maps to). ``video``/``rgb_dir``/``flow_dir`` are None when absent.
-    """
-
-    clip: ClipName
-    media: ClipName
-    video: Path | None
-    rgb_dir: Path | None
-    flow_dir: Path | None
-
-    @property
-    def remapped(self) -> bool:
-        return self.media != self.clip
-
-    @property
-    def available(self) -> bool:
-        return self.video is not None or self.rgb_dir is not None
+__all__ = ["SUBSETS", "ClipSource", "EgteaLayout"]
 
 
 class EgteaLayout:
-    """Paths of one EGTEA-layout dataset. ``frames_root`` defaults to ``root`` (frame folders beside the clips)."""
+    """Paths of one EGTEA-layout dataset, the ``"egtea"`` :class:`~gazeattn.data.source.ClipCatalog`.
+    ``frames_root`` defaults to ``root`` (frame folders beside the clips)."""
+
+    format = "egtea"
 
     def __init__(self, root: str | Path, frames_root: str | Path | None = None):
         self.root = Path(root)
@@ -100,10 +82,10 @@ class EgteaLayout:
     def nouns(self) -> LabelIndex | None:
         return self._index("noun")
 
-    def split_path(self, split: int, subset: str) -> Path:
-        if subset not in SUBSETS:
-            raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
-        return self.annotation_dir / f"{subset}_split{split}.txt"
+    def split_path(self, split: int, subset: str, folder: str | Path | None = None) -> Path:
+        """``{subset}_split{split}.txt`` in ``folder`` (e.g. the reference's modified split), else in
+        ``action_annotation/``."""
+        return split_path_in(self.annotation_dir, split, subset, folder)
 
     def read_split(self, split: int, subset: str, path: str | Path | None = None) -> list[SplitEntry]:
         """Read a split (optionally from another file, e.g. the min2021 copy), checked against the indices."""
@@ -176,3 +158,11 @@ class EgteaLayout:
         if not self.gaze_dir.is_dir():
             return None
         return find_gaze_file(self.gaze_dir, session)
+
+    def gaze_table(self, session: str, *, compat: str = "clean") -> np.ndarray | None:
+        """The session's BeGaze file parsed (:func:`~gazeattn.data.begaze.parse_begaze`), rows = session frames at
+        24 fps; None without a gaze file."""
+        from gazeattn.data.begaze import parse_begaze
+
+        path = self.gaze_path(session)
+        return None if path is None else parse_begaze(path, compat=compat)

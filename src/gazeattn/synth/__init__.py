@@ -22,6 +22,9 @@ camera motion, gaze noise, clip lengths, the action's share of the clip) and the
 :data:`WORLDS` (:func:`synth_world`). With every knob at its default the world is the original one, draw for
 draw (``tests/test_synth_worlds.py`` pins its files and pixels).
 
+``write_synthetic_generic(out, config)`` writes the same world in the generic layout of the user's own videos
+(one video and one BeGaze file per session, ``labels.csv``, ``splits/``; :mod:`gazeattn.synth.generic_writer`).
+
 Modules, in the order a world is made: ``config`` (what to make), ``plan`` (sessions, clips, labels, split, each
 session's look), ``vocabulary`` (nouns, verbs, actions), ``scene`` (objects and hand and how they move),
 ``render`` (pixels), ``gaze`` (the wearer's gaze), ``begaze_writer`` (the SMI text exports) and ``writer``
@@ -49,7 +52,8 @@ session's look), ``vocabulary`` (nouns, verbs, actions), ``scene`` (objects and 
 
 from gazeattn.synth.config import ACTION_POSITIONS, WORLD_NOTES, WORLDS, SynthConfig, synth_world
 from gazeattn.synth.scene import CHOICES
+from gazeattn.synth.generic_writer import write_synthetic_generic
 from gazeattn.synth.writer import TRUTH_NAME, SynthSummary, write_synthetic_egtea
 
 __all__ = ["ACTION_POSITIONS", "CHOICES", "TRUTH_NAME", "WORLDS", "WORLD_NOTES", "SynthConfig", "SynthSummary",
-           "synth_world", "write_synthetic_egtea"]
+           "synth_world", "write_synthetic_egtea", "write_synthetic_generic"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from gazeattn.data.begaze import GAZE_RESOLUTION
 from gazeattn.data.clipnames import FPS
+from gazeattn.data.source import split_file_name
 from gazeattn.data.truth import TRUTH_NAME
 from gazeattn.synth.begaze_writer import write_begaze
 from gazeattn.synth.config import SynthConfig
@@ -248,7 +249,7 @@ def _write_annotations(ann_dir: Path, raw_dir: Path, clips: list[PlannedClip], l
     write_text(ann_dir / "verb_idx.txt", [f"{n} {labels.verb_id(n)}" for n in labels.verbs])
     write_text(ann_dir / "noun_idx.txt", [f"{n} {labels.noun_id(n)}" for n in labels.nouns])
     for subset in ("train", "test"):
-        write_text(ann_dir / f"{subset}_split1.txt",
+        write_text(ann_dir / split_file_name(1, subset),
                    [" ".join([c.name.name, str(labels.action_id(c.action_name)), str(labels.verb_id(c.verb)),
                               *(str(labels.noun_id(n)) for n in c.nouns)]) for c in clips if c.split == subset])
     csv = ["# Clip ID (Unique, used only internally); Clip Prefix (Unique); Video Session; Starting Time (ms); "

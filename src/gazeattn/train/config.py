@@ -36,6 +36,7 @@ from typing import Any, Collection
 
 from gazeattn.data.dataset import BAD_CLIP_POLICIES, ClipChoices, ClipConfig
 from gazeattn.data.gaze_budget import BUDGET_UNITS
+from gazeattn.data.source import FORMATS
 from gazeattn.data.targets import GazeTargetConfig
 from gazeattn.data.validation_split import MAX_VALIDATION_FRACTION, VALIDATION_UNITS
 from gazeattn.estimators.direct import MODES
@@ -77,6 +78,7 @@ class DataConfig:
     on."""
 
     root: str = ""
+    format: str = "egtea"  # one of FORMATS: "egtea" (EGTEA Gaze+'s layout) or "generic" (docs/data-generic.md)
     split: int = 1
     split_dir: str = ""  # read {train,test}_splitN.txt from here (e.g. the reference's modified split)
     frames_root: str = ""  # images_rgb/ and images_flow/ (default: root)
@@ -91,7 +93,7 @@ class DataConfig:
     validation_seed: int = 0  # fixed, not run.seed: the same validation clips for every cell and seed
 
     def __post_init__(self) -> None:
-        _check_allowed("data", self, {"on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS,
+        _check_allowed("data", self, {"format": FORMATS, "on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS,
                                       "validation_unit": VALIDATION_UNITS})
         if not 0.0 <= self.gaze_fraction <= 1.0:  # NaN fails too
             raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")

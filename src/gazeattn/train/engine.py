@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from gazeattn.data.annotations import SplitEntry
 from gazeattn.data.dataset import EgteaClips, collate_clips
 from gazeattn.data.gaze_budget import gaze_budget
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import ClipCatalog, open_dataset
 from gazeattn.utils.errors import DataError
 from gazeattn.models import GazeAttentionModel, build_model
 from gazeattn.train import distributed
@@ -190,7 +190,7 @@ class Run:
     dist: distributed.DistInfo
     say: Callable[[str], None]  # print on rank 0, nothing elsewhere
     parallel: Parallelism  # torch threads and DataLoader workers, chosen from the usable cores
-    layout: EgteaLayout
+    layout: ClipCatalog
     splits: RunSplits  # the clips of each part: train, validation, test
     class_names: list[str]
     model: GazeAttentionModel
@@ -247,7 +247,7 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     data = config.data
     if not data.root:
         raise ValueError("no dataset: pass --data ROOT (or data.root in the config)")
-    layout = EgteaLayout(data.root, data.frames_root or None)
+    layout = open_dataset(data.root, format=data.format, frames_root=data.frames_root or None)
     splits = read_run_splits(layout, data)  # the validation clips leave the training clips here
     config.eval_parts()  # run.eval_on = "validation" without a validation split: refused before anything is written
     num_classes = layout.n_actions(splits.training, splits.test)
@@ -332,7 +332,7 @@ def _load_pretrained(model: GazeAttentionModel, config: TrainConfig, say: Callab
     say(f"loaded RGB stream weights from {path}: {report}")
 
 
-def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitEntry], run_dir: Path, *,
+def _train_loader(config: TrainConfig, layout: ClipCatalog, entries: list[SplitEntry], run_dir: Path, *,
                   start_step: int, device: torch.device, dist: distributed.DistInfo, workers: int,
                   say: Callable[[str], None] = print) -> tuple[EgteaClips, DataLoader]:
     """The training clips (every file checked before the first step) and their loader (``workers`` processes),
@@ -360,7 +360,7 @@ def _train_loader(config: TrainConfig, layout: EgteaLayout, entries: list[SplitE
     return dataset, loader
 
 
-def class_names_of(layout: EgteaLayout, num_classes: int) -> list[str]:
+def class_names_of(layout: ClipCatalog, num_classes: int) -> list[str]:
     if layout.actions is not None:
         return list(layout.actions.names)
     return [f"class {i}" for i in range(num_classes)]

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 
 from gazeattn.data.begaze import FIXATION
 from gazeattn.data.dataset import ClipConfig, EgteaClips, collate_clips
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import ClipCatalog, open_dataset
 from gazeattn.data.transforms import CropFlip
 from gazeattn.data.truth import read_truth
 from gazeattn.inference import classify_with_gaze, forward_clips
@@ -42,7 +42,7 @@ from gazeattn.runs.checkpoints import LoadedCheckpoint
 from gazeattn.train.distributed import DistInfo, all_gather_objects, pick_device
 from gazeattn.train.parallelism import parallelism_of
 from gazeattn.train.prefetch import Prefetcher
-from gazeattn.train.splits import split_file, validation_entries
+from gazeattn.train.splits import validation_entries
 from gazeattn.train.variants import default_test_gaze
 
 
@@ -136,7 +136,7 @@ def _accuracies(targets: torch.Tensor, clip_ids, logits: torch.Tensor, num_class
 
 
 @torch.no_grad()
-def evaluate(model, layout: EgteaLayout, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "",
+def evaluate(model, layout: ClipCatalog, entries, clip: ClipConfig, *, variant: str, test_gaze: str = "",
              seed: int = 0, batch: int = 8, workers: int = 0, prefetch: int = 2,
              device: torch.device = torch.device("cpu"),
              dist: DistInfo = DistInfo(), on_bad_clip: str = "error", class_names: list[str] | None = None,
@@ -221,16 +221,16 @@ def _gaze_results(merged: dict[str, Any], clip: ClipConfig, *, use_gaze: bool) -
 # ------------------------------------------------------------------------------------- a checkpoint of a run
 
 
-def checkpoint_clips(config, part: str = "test", *, num_classes: int) -> tuple[EgteaLayout, list]:
-    """The layout of ``config.data`` (a run's DataConfig: root, split, split_dir) and the clips of ``part``: the test
+def checkpoint_clips(config, part: str = "test", *, num_classes: int) -> tuple[ClipCatalog, list]:
+    """The dataset of ``config.data`` (a run's DataConfig: root, format, split, split_dir) and the clips of ``part``: the test
     split, or (``"validation"``) the clips the run held out of its training split (:mod:`gazeattn.train.splits`).
     ValueError (one line) when the run holds out none, or when the clips' labels exceed ``num_classes``."""
     data = config.data
-    layout = EgteaLayout(data.root, data.frames_root or None)
+    layout = open_dataset(data.root, format=data.format, frames_root=data.frames_root or None)
     if part == "validation":
         entries = validation_entries(layout, data)
     elif part == "test":
-        entries = layout.read_split(data.split, "test", split_file(data, "test"))
+        entries = layout.read_split(data.split, "test", layout.split_path(data.split, "test", data.split_dir))
     else:
         raise ValueError(f"an evaluation reads the test or the validation clips, not {part!r}")
     top = max((e.action for e in entries), default=-1)

@@ -8,10 +8,9 @@ the study's evaluation see exactly the same held-out clips.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from gazeattn.data.annotations import SplitEntry
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import ClipCatalog
 from gazeattn.data.validation_split import ValidationSplit, validation_split
 
 PARTS = ("train", "validation", "test")
@@ -34,11 +33,6 @@ class RunSplits:
         return getattr(self, name)
 
 
-def split_file(data, part: str) -> Path | None:
-    """The split file ``{part}_split{N}.txt`` in ``data.split_dir``, or None (the layout's own) without one."""
-    return Path(data.split_dir) / f"{part}_split{data.split}.txt" if data.split_dir else None
-
-
 def held_out_split(data, training: list[SplitEntry]) -> ValidationSplit | None:
     """The validation split of ``data`` (a DataConfig) over the training split's entries; None at fraction 0.
     ValueError naming data.validation_fraction when the fraction holds out no unit or every unit."""
@@ -52,17 +46,20 @@ def held_out_split(data, training: list[SplitEntry]) -> ValidationSplit | None:
                          f"{data.validation_unit!r}): {err}") from err
 
 
-def read_run_splits(layout: EgteaLayout, data, *, test: bool = True) -> RunSplits:
+def read_run_splits(layout: ClipCatalog, data, *, test: bool = True) -> RunSplits:
     """Every part of a run with ``data`` (a DataConfig) on ``layout`` (``test`` False: the test split is not read,
-    its list is empty)."""
-    training = layout.read_split(data.split, "train", split_file(data, "train"))
+    its list is empty); the split files are in ``data.split_dir``, else the dataset's own."""
+    def read(part: str) -> list[SplitEntry]:
+        return layout.read_split(data.split, part, layout.split_path(data.split, part, data.split_dir))
+
+    training = read("train")
     held = held_out_split(data, training)
-    tests = layout.read_split(data.split, "test", split_file(data, "test")) if test else []
+    tests = read("test") if test else []
     return RunSplits(training=training, train=list(held.train) if held else training,
                      validation=list(held.validation) if held else [], test=tests, held_out=held)
 
 
-def validation_entries(layout: EgteaLayout, data) -> list[SplitEntry]:
+def validation_entries(layout: ClipCatalog, data) -> list[SplitEntry]:
     """The validation clips of a run with ``data``; ValueError when it holds none out."""
     if data.validation_fraction <= 0:
         raise ValueError("the run holds out no validation clips (data.validation_fraction = 0 in its config)")

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from gazeattn.benchmarks import data_pipeline
 from gazeattn.benchmarks.speed.common import sync
 from gazeattn.data.dataset import EgteaClips, collate_clips
-from gazeattn.data.layout import EgteaLayout
+from gazeattn.data.source import open_dataset
 from gazeattn.models import build_model
 from gazeattn.synth import SynthConfig, write_synthetic_egtea
 from gazeattn.train.config import preset
@@ -45,7 +45,7 @@ def data_wait(root: Path, *, steps: int, warmup: int, batch: int | None, device:
     config = preset("cpu")
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(root)),
                                  run=dataclasses.replace(config.run, batch=batch or config.run.batch))
-    layout = EgteaLayout(root)
+    layout = open_dataset(root)
     train, test = layout.read_split(1, "train"), layout.read_split(1, "test")
     torch.manual_seed(config.run.seed)
     model = build_model(model_config(config, num_classes=layout.n_actions(train, test))).to(device).train()

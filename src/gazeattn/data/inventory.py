@@ -1,4 +1,6 @@
-"""`gazeattn check`: what an EGTEA-layout dataset has and lacks, before anything is trained on it."""
+"""`gazeattn check`: an inventory of what a dataset folder (any :class:`~gazeattn.data.source.ClipCatalog`
+format) has and lacks, before anything is trained on it. (Whether every clip of a split can be read, checked when a
+training dataset is built, is :mod:`gazeattn.data.readability`.)"""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from gazeattn.data.annotations import SplitEntry
-from gazeattn.data.begaze import FIXATION, parse_begaze
-from gazeattn.data.layout import SUBSETS, EgteaLayout
+from gazeattn.data.begaze import FIXATION
+from gazeattn.data.source import SUBSETS, ClipCatalog, open_dataset
 from gazeattn.data.video import probe_video
 from gazeattn.utils.errors import DataError
 
@@ -39,6 +41,7 @@ class SubsetReport:
 class DatasetReport:
     root: str
     split: int
+    format: str = "egtea"
     n_actions: int | None = None
     n_verbs: int | None = None
     n_nouns: int | None = None
@@ -60,95 +63,115 @@ class DatasetReport:
         return out
 
 
+def _error(report: DatasetReport, err: DataError) -> None:
+    """Record an error once (a damaged labels file stops both subsets' split files, but is one problem)."""
+    if str(err) not in report.errors:
+        report.errors.append(str(err))
+
+
 def _fixation_frames(table: np.ndarray | None) -> np.ndarray | None:
     if table is None:
         return None
     return table[:, 2] == FIXATION
 
 
-def _session_fixations(layout: EgteaLayout, sessions: list[str], report: DatasetReport
+def _session_fixations(catalog: ClipCatalog, sessions: list[str], report: DatasetReport
                         ) -> dict[str, np.ndarray | None]:
-    """Each session's per-frame "is a fixation" flags (None without a usable gaze file, recorded in ``report``)."""
+    """Each recording's per-frame "is a fixation" flags (None without usable gaze, recorded in ``report``)."""
     fixations: dict[str, np.ndarray | None] = {}
     for session in sessions:
         fixations[session] = None
         try:
-            gaze_file = layout.gaze_path(session)
+            table = catalog.gaze_table(session)
         except DataError as err:
             report.gaze_errors.append(str(err))
             continue
-        if gaze_file is None:
+        if table is None:
             report.sessions_without_gaze.append(session)
             continue
-        try:
-            fixations[session] = _fixation_frames(parse_begaze(gaze_file))
-        except DataError as err:
-            report.gaze_errors.append(str(err))
+        fixations[session] = _fixation_frames(table)
     return fixations
+
+
+def _label_indices(catalog: ClipCatalog, report: DatasetReport) -> None:
+    """The class-name indices' sizes (EGTEA: actions, verbs, nouns; generic: actions), a warning for each missing."""
+    for attr, name in (("n_actions", "actions"), ("n_verbs", "verbs"), ("n_nouns", "nouns")):
+        try:
+            idx = getattr(catalog, name, None)
+            setattr(report, attr, None if idx is None else len(idx))
+        except DataError as err:
+            _error(report, err)
+    if catalog.format != "egtea":
+        return
+    missing = [f"{kind}_idx.txt" for kind, n in (("action", report.n_actions), ("verb", report.n_verbs),
+                                                ("noun", report.n_nouns)) if n is None]
+    if missing:
+        report.warnings.append(f"{catalog.annotation_dir}: no {', '.join(missing)}: label ranges are not checked "
+                               "and class names are unknown (classes are numbered from the split files)")
+
+
+def _read_subsets(catalog: ClipCatalog, report: DatasetReport, split_dir: str | Path | None
+                  ) -> dict[str, list[SplitEntry]]:
+    """Each subset's split file read (a damaged one is an error of the report, naming file and line)."""
+    subsets: dict[str, list[SplitEntry]] = {}
+    for subset in SUBSETS:
+        path = catalog.split_path(report.split, subset, split_dir)
+        try:
+            subsets[subset] = catalog.read_split(report.split, subset, path)
+        except DataError as err:
+            _error(report, err)
+            continue
+        report.subsets[subset] = SubsetReport(file=str(path))
+    return subsets
+
+
+def _check_clip(catalog: ClipCatalog, entry: SplitEntry, fixations: dict[str, np.ndarray | None],
+                sub: SubsetReport, probe_videos: bool) -> int:
+    """Record one clip's problems in ``sub``; returns its length in frames."""
+    src = catalog.resolve(entry.clip)
+    sub.n_remapped += src.remapped
+    if not src.available:
+        sub.n_missing_media += 1
+        if len(sub.missing_media) < _LIST_LIMIT:
+            sub.missing_media.append(entry.clip.name)
+        return src.media.n_frames
+    fix = fixations.get(src.media.session)
+    lo, hi = src.media.start_frame, src.media.start_frame + src.media.n_frames
+    if fix is None or not fix[max(lo, 0):max(min(hi, len(fix)), 0)].any():
+        sub.n_no_fixation += 1
+        if len(sub.no_fixation) < _LIST_LIMIT:
+            sub.no_fixation.append(entry.clip.name)
+    if probe_videos and src.video is not None:
+        try:
+            info = probe_video(src.video, count=True)
+            if info.n_frames < src.video_first_frame + src.media.n_frames - 2:
+                sub.unreadable.append(f"{src.video}: {info.n_frames} frames, the clip needs "
+                                      f"{src.video_first_frame + src.media.n_frames}")
+        except DataError as err:
+            sub.unreadable.append(str(err))
+    return src.media.n_frames
 
 
 def check_dataset(
     root: str | Path, *, split: int = 1, window: int = 24, split_dir: str | Path | None = None,
-    probe_videos: bool = False, frames_root: str | Path | None = None,
+    probe_videos: bool = False, frames_root: str | Path | None = None, format: str = "egtea",
 ) -> DatasetReport:
-    """Inspect a dataset; problems are recorded in the report, not raised (except an unusable root)."""
-    layout = EgteaLayout(root, frames_root)
-    report = DatasetReport(root=str(layout.root), split=split)
-    for attr, name in (("n_actions", "actions"), ("n_verbs", "verbs"), ("n_nouns", "nouns")):
-        try:
-            idx = getattr(layout, name)
-            setattr(report, attr, None if idx is None else len(idx))
-        except DataError as err:
-            report.errors.append(str(err))
-    missing = [f"{kind}_idx.txt" for kind, n in (("action", report.n_actions), ("verb", report.n_verbs),
-                                                ("noun", report.n_nouns)) if n is None]
-    if missing:
-        report.warnings.append(f"{layout.annotation_dir}: no {', '.join(missing)}: label ranges are not checked and "
-                               "class names are unknown (classes are numbered from the split files)")
-
-    subsets: dict[str, list[SplitEntry]] = {}
-    for subset in SUBSETS:
-        path = (Path(split_dir) / f"{subset}_split{split}.txt") if split_dir else layout.split_path(split, subset)
-        try:
-            subsets[subset] = layout.read_split(split, subset, path)
-        except DataError as err:
-            report.errors.append(str(err))
-            continue
-        report.subsets[subset] = SubsetReport(file=str(path))
-
+    """Inspect a dataset (``format``: one of :data:`~gazeattn.data.source.FORMATS`); problems are recorded in the
+    report, not raised (except an unusable root)."""
+    catalog = open_dataset(root, format=format, frames_root=frames_root)
+    report = DatasetReport(root=str(catalog.root), split=split, format=catalog.format)
+    _label_indices(catalog, report)
+    subsets = _read_subsets(catalog, report, split_dir)
     sessions = sorted({e.clip.session for entries in subsets.values() for e in entries})
     report.sessions = len(sessions)
-    fixations = _session_fixations(layout, sessions, report)
-
+    fixations = _session_fixations(catalog, sessions, report)
     for subset, entries in subsets.items():
         sub = report.subsets[subset]
         sub.n_clips = len(entries)
         actions = [e.action + 1 for e in entries]
         sub.action_range = (min(actions), max(actions))
         sub.n_actions_seen = len(set(actions))
-        lengths = []
-        for e in entries:
-            src = layout.resolve(e.clip)
-            sub.n_remapped += src.remapped
-            lengths.append(src.media.n_frames)
-            if not src.available:
-                sub.n_missing_media += 1
-                if len(sub.missing_media) < _LIST_LIMIT:
-                    sub.missing_media.append(e.clip.name)
-                continue
-            fix = fixations.get(src.media.session)
-            lo, hi = src.media.start_frame, src.media.start_frame + src.media.n_frames
-            if fix is None or not fix[max(lo, 0):max(min(hi, len(fix)), 0)].any():
-                sub.n_no_fixation += 1
-                if len(sub.no_fixation) < _LIST_LIMIT:
-                    sub.no_fixation.append(e.clip.name)
-            if probe_videos and src.video is not None:
-                try:
-                    info = probe_video(src.video, count=True)
-                    if info.n_frames < src.media.n_frames - 2:
-                        sub.unreadable.append(f"{src.video}: {info.n_frames} frames, name says {src.media.n_frames}")
-                except DataError as err:
-                    sub.unreadable.append(str(err))
+        lengths = [_check_clip(catalog, e, fixations, sub, probe_videos) for e in entries]
         sub.n_shorter_than_window = sum(n < window for n in lengths)
         sub.length_min, sub.length_max = min(lengths), max(lengths)
         sub.length_median = float(statistics.median(lengths))
@@ -156,12 +179,16 @@ def check_dataset(
 
 
 def format_report(report: DatasetReport, *, window: int = 24) -> str:
-    lines = [f"EGTEA-layout dataset at {report.root} (split {report.split})"]
+    title = {"egtea": "EGTEA-layout", "generic": "Generic-layout"}.get(report.format, report.format)
+    lines = [f"{title} dataset at {report.root} (split {report.split})"]
     def count(n: int | None, what: str) -> str:
         return f"{n} {what}" if n is not None else f"no {what} index"
 
-    lines.append(f"  label indices: {count(report.n_actions, 'actions')}, {count(report.n_verbs, 'verbs')}, "
-                 f"{count(report.n_nouns, 'nouns')}")
+    if report.format == "egtea":
+        lines.append(f"  label indices: {count(report.n_actions, 'actions')}, {count(report.n_verbs, 'verbs')}, "
+                     f"{count(report.n_nouns, 'nouns')}")
+    else:
+        lines.append(f"  actions: {count(report.n_actions, 'classes')}")
     lines.append(f"  sessions in split: {report.sessions}; without a gaze file: {len(report.sessions_without_gaze)}"
                  + (f" ({', '.join(report.sessions_without_gaze[:10])})" if report.sessions_without_gaze else ""))
     for subset, sub in report.subsets.items():

@@ -1,4 +1,6 @@
-"""Up-front checks of a split's media and gaze, so broken files are found before training, not inside a worker.
+"""Can every clip of a split be read? Up-front checks of each clip's media and its recording's gaze, run when a
+dataset is built with ``validate=True`` (training), so broken files are found before training, not inside a worker.
+(``gazeattn check``'s summary of a whole dataset folder is :mod:`gazeattn.data.inventory`.)
 
 Videos are opened and their packets demuxed, never decoded: an mp4 cut before its ``moov`` index fails to
 open or has no packets; one cut inside ``mdat`` (index first) demuxes fewer packets than the clip name's frame
@@ -24,8 +26,7 @@ from typing import Any, Sequence
 
 import av
 
-from gazeattn.data.begaze import parse_begaze
-from gazeattn.data.layout import ClipSource, EgteaLayout
+from gazeattn.data.source import ClipCatalog, ClipSource
 from gazeattn.data.video import _open, count_frame_files
 from gazeattn.utils.errors import DataError
 
@@ -79,7 +80,7 @@ def check_media(sources: Sequence[ClipSource], *, source: str = "auto", threads:
 
     def one(src: ClipSource) -> str | None:
         if src.video is not None and source != "frames":
-            return check_video(src.video, src.media.n_frames)
+            return check_video(src.video, src.video_first_frame + src.media.n_frames)
         if src.rgb_dir is not None:
             return check_frame_folder(src.rgb_dir, src.media.n_frames)
         return None  # nothing to read: reported as missing before this is called
@@ -103,18 +104,18 @@ class GazeCoverage:
     beyond: list[tuple[str, int, int]] = field(default_factory=list)  # (clip, frames outside the table, frames)
 
 
-def gaze_coverage(layout: EgteaLayout, sources: Sequence[ClipSource], *, compat: str = "clean",
+def gaze_coverage(layout: ClipCatalog, sources: Sequence[ClipSource], *, compat: str = "clean",
                   frame_offset: int = 0) -> GazeCoverage:
-    """Parse each session's gaze file once; list sessions without one and clips reaching past its end."""
+    """Read each recording's gaze table once; list recordings without one and clips reaching past its end."""
     cov = GazeCoverage()
     for session in sorted({s.media.session for s in sources}):
         try:
-            path = layout.gaze_path(session)
-            if path is None:
+            table = layout.gaze_table(session, compat=compat)
+            if table is None:
                 cov.sessions_without_gaze.append(session)
                 continue
-            cov.tables[session] = parse_begaze(path, compat=compat)
-            cov.n_frames[session] = len(cov.tables[session])
+            cov.tables[session] = table
+            cov.n_frames[session] = len(table)
         except DataError as err:
             cov.unreadable[session] = str(err)
     for src in sources:

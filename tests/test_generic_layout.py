@@ -1,0 +1,166 @@
+"""The dataset seam (:mod:`gazeattn.data.source`) and its second format, the generic layout of the user's own
+videos (:mod:`gazeattn.data.generic`): the synthetic world written in it checks OK, trains and evaluates; it reads
+the same labels and gaze as the same world in the EGTEA layout; damaged files give one line naming file and line."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tinyworld import SMALL, tiny_world  # noqa: E402
+
+from gazeattn.cli import main  # noqa: E402
+from gazeattn.data.dataset import ClipConfig, EgteaClips  # noqa: E402
+from gazeattn.data.generic import GenericClip, GenericLayout  # noqa: E402
+from gazeattn.data.layout import EgteaLayout  # noqa: E402
+from gazeattn.data.source import ClipCatalog, open_dataset, split_file_name  # noqa: E402
+from gazeattn.synth import SynthConfig, write_synthetic_generic  # noqa: E402
+from gazeattn.utils.errors import DataError  # noqa: E402
+
+SEED = 3
+TINY = dict(sessions=2, clips_per_session=4, seed=SEED, width=64, height=48, min_frames=24, max_frames=30)
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory) -> dict[str, Path]:
+    """One tiny world in both layouts."""
+    base = tmp_path_factory.mktemp("worlds")
+    write_synthetic_generic(base / "generic", SynthConfig(**TINY))
+    tiny_world(base / "egtea", seed=SEED)
+    return {"generic": base / "generic", "egtea": base / "egtea"}
+
+
+@pytest.fixture
+def generic(worlds, tmp_path) -> Path:
+    """A copy of the generic world to damage."""
+    return Path(shutil.copytree(worlds["generic"], tmp_path / "g"))
+
+
+def test_both_layouts_are_catalogs(worlds):
+    egtea = open_dataset(worlds["egtea"])
+    generic = open_dataset(worlds["generic"], format="generic")
+    assert isinstance(egtea, EgteaLayout) and isinstance(generic, GenericLayout)
+    assert isinstance(egtea, ClipCatalog) and isinstance(generic, ClipCatalog)
+    assert egtea.split_path(1, "test") == worlds["egtea"] / "action_annotation" / split_file_name(1, "test")
+    assert generic.split_path(1, "train") == worlds["generic"] / "splits" / "train_split1.txt"
+    assert generic.split_path(2, "train", "/elsewhere") == Path("/elsewhere/train_split2.txt")
+    with pytest.raises(ValueError, match="format"):
+        open_dataset(worlds["egtea"], format="nope")
+
+
+def test_generic_reads_what_egtea_reads(worlds):
+    """Same clips, labels (actions.txt keeps EGTEA's id order) and per-frame gaze in both layouts."""
+    egtea, generic = EgteaLayout(worlds["egtea"]), GenericLayout(worlds["generic"])
+    assert egtea.actions.names == generic.actions.names
+    config = ClipConfig(frames=24, crop=32, short_side=40, train_short_side=(40, 48))
+    for subset in ("train", "test"):
+        a, b = egtea.read_split(1, subset), generic.read_split(1, subset)
+        assert [e.clip.name for e in a] == [e.clip.name for e in b]
+        assert [e.action for e in a] == [e.action for e in b]
+        da, db = (EgteaClips(layout, entries, config, train=False, validate=True)
+                  for layout, entries in ((egtea, a), (generic, b)))
+        for sa, sb in zip(da.sources, db.sources):
+            assert sb.video_first_frame == sb.clip.start_frame == sa.clip.start_frame
+            n = sa.media.n_frames
+            xa, ta = da._frame_gaze(sa, 0, n)
+            xb, tb = db._frame_gaze(sb, 0, n)
+            assert np.array_equal(ta, tb) and np.array_equal(xa, xb)
+        ia, ib = da[0], db[0]
+        assert ia["label"] == ib["label"] and ia["rgb"].shape == ib["rgb"].shape
+        # the same pixels, up to the encoder (one H.264 stream per clip vs per session)
+        assert float((ia["rgb"] - ib["rgb"]).abs().mean()) < 0.05
+
+
+def test_check_says_ok(worlds, capsys):
+    assert main(["check", str(worlds["generic"]), "--strict"]) == 0  # generic: found by its labels.csv
+    out = capsys.readouterr().out
+    assert out.startswith("Generic-layout dataset") and out.rstrip().endswith("OK"), out
+
+
+def test_train_and_eval(worlds, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(worlds["generic"]), "--out", str(run), "--steps", "3", "--eval",
+                 "--set", "data.format=generic", *SMALL]) == 0
+    assert main(["eval", "--run", str(run), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"mean_class_accuracy"' in out and '"gaze_truth"' in out  # the synthetic truth is found by clip name
+
+
+def _rewrite(path: Path, lineno: int, text: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[lineno - 1] = text
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+DAMAGE = {
+    "labels.csv": [(3, "x,{video},40,30,Put bowl", "ends"), (4, "y,{video},a,b,Put bowl", "integer frames"),
+                   (2, "z,{video},10,20", "empty action"), (5, "w,nosuchvideo/x,1,2,Put bowl", "file stem"),
+                   (1, "clip,film,start_frame,end_frame,action", "header")],
+    "splits/train_split1.txt": [(2, "no-such-clip", "neither a clip id")],
+    "actions.txt": [(2, "Stir the unseen", "not in actions.txt")],
+}
+
+
+@pytest.mark.parametrize("rel,lineno,text,reason", [(rel, *case) for rel, cases in DAMAGE.items() for case in cases])
+def test_damaged_files_give_one_line(generic, rel, lineno, text, reason, capsys):
+    video = GenericLayout(generic).read_split(1, "train")[0].clip.session
+    _rewrite(generic / rel, lineno, text.format(video=video))
+    if rel == "actions.txt":  # the name that left actions.txt is still in labels.csv: the error names that line
+        where = "labels.csv:"
+    else:
+        where = f"{rel}:{lineno}:"
+    assert main(["check", str(generic)]) == 0
+    out = capsys.readouterr().out
+    errors = [line for line in out.splitlines() if line.strip().startswith("error:")]
+    assert len(errors) == 1 and where in errors[0] and reason in errors[0], out
+    assert main(["train", "--data", str(generic), "--out", str(generic / "run"), "--steps", "1",
+                 "--set", "data.format=generic", *SMALL]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gazeattn train: error: ") and where in err[0], err
+
+
+def test_seconds_default_ids_and_video_splits(generic):
+    """Spans in seconds become frames round(t × fps); ids default to <video>-<start>-<end>; a split line naming a
+    video takes all its clips."""
+    layout = GenericLayout(generic)
+    rows = [(e.clip, layout.actions.names[e.action]) for s in ("train", "test") for e in layout.read_split(1, s)]
+    lines = ["video,start,end,action,notes"]
+    for clip, action in rows:
+        lines.append(f"{clip.session}.mp4,{clip.start_frame / 24:.4f},{clip.end_frame / 24:.4f},{action},ignored")
+    (generic / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    videos = sorted({clip.session for clip, _ in rows})
+    (generic / "splits" / "train_split1.txt").write_text(f"# all of one video\n{videos[0]}\n\n", encoding="utf-8")
+    first = rows[0][0]
+    test_id = f"{first.session}-{first.start_frame / 24:.4f}-{first.end_frame / 24:.4f}"
+    (generic / "splits" / "test_split1.txt").write_text(test_id + "\n", encoding="utf-8")
+    (generic / "actions.txt").unlink()  # classes: the names sorted
+    layout = GenericLayout(generic)
+    train, test = layout.read_split(1, "train"), layout.read_split(1, "test")
+    assert {e.clip.session for e in train} == {videos[0]}
+    assert [(e.clip.start_frame, e.clip.end_frame) for e in train] == [
+        (c.start_frame, c.end_frame) for c, _ in rows if c.session == videos[0]]
+    assert test[0].clip == GenericClip(test_id, first.session, first.start_frame, first.end_frame)
+    assert layout.actions.names == tuple(sorted({a for _, a in rows}))
+    assert layout.actions.names[test[0].action] == rows[0][1]
+
+
+def test_gaze_format_settings(generic):
+    layout = GenericLayout(generic)
+    session = layout.read_split(1, "test")[0].clip.session
+    assert layout.gaze_format(session) == "begaze" and layout.gaze_table(session).dtype == np.float32
+    (generic / "gaze" / f"{session}.format").write_text("tobii\n")
+    with pytest.raises(DataError, match=r"\.format:1: gaze format 'tobii'"):
+        GenericLayout(generic).gaze_table(session)
+    (generic / "gaze" / f"{session}.format").unlink()
+    (generic / "dataset.toml").write_text('gaze_format = "begaze"\nfps = 30\n')
+    with pytest.raises(DataError, match="dataset.toml: unknown key"):
+        GenericLayout(generic).gaze_table(session)
+    (generic / "dataset.toml").unlink()
+    (generic / "gaze" / f"{session}.txt").unlink()  # no gaze file: untracked, not an error
+    assert GenericLayout(generic).gaze_table(session) is None
