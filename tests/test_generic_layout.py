@@ -4,6 +4,7 @@ the same labels and gaze as the same world in the EGTEA layout; damaged files gi
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from gazeattn.data.dataset import ClipConfig, EgteaClips  # noqa: E402
 from gazeattn.data.generic import GenericClip, GenericLayout  # noqa: E402
 from gazeattn.data.layout import EgteaLayout  # noqa: E402
 from gazeattn.data.source import ClipCatalog, open_dataset, split_file_name  # noqa: E402
+from gazeattn.data.video import read_folder_frames, read_video_frames  # noqa: E402
 from gazeattn.synth import SynthConfig, write_synthetic_generic  # noqa: E402
 from gazeattn.utils.errors import DataError  # noqa: E402
 
@@ -100,7 +102,8 @@ def _rewrite(path: Path, lineno: int, text: str) -> None:
 
 DAMAGE = {
     "labels.csv": [(3, "x,{video},40,30,Put bowl", "ends"), (4, "y,{video},a,b,Put bowl", "integer frames"),
-                   (2, "z,{video},10,20", "empty action"), (5, "w,nosuchvideo/x,1,2,Put bowl", "file stem"),
+                   (2, "z,{video},10,20", "empty action"), (6, "v,{video},10,9999,Put bowl", "past the end of video"),
+                   (5, "w,nosuchvideo/x,1,2,Put bowl", "file stem"),
                    (1, "clip,film,start_frame,end_frame,action", "header")],
     "splits/train_split1.txt": [(2, "no-such-clip", "neither a clip id")],
     "actions.txt": [(2, "Stir the unseen", "not in actions.txt")],
@@ -164,3 +167,31 @@ def test_gaze_format_settings(generic):
     (generic / "dataset.toml").unlink()
     (generic / "gaze" / f"{session}.txt").unlink()  # no gaze file: untracked, not an error
     assert GenericLayout(generic).gaze_table(session) is None
+
+
+def test_prepare_writes_each_clip_span(worlds, tmp_path, capsys):
+    """`gazeattn prepare` on a generic dataset: one frame folder a clip, its span of the video, read back as the
+    clip's frames."""
+    frames = tmp_path / "frames"
+    assert main(["prepare", str(worlds["generic"]), "--out", str(frames), "--flow", "none", "--size", "64x48"]) == 0
+    layout = GenericLayout(worlds["generic"], frames)
+    entries = layout.read_split(1, "test")
+    config = ClipConfig(frames=24, crop=32, short_side=40, train_short_side=(40, 48))
+    by_video = EgteaClips(layout, entries, config, train=False)
+    by_frames = EgteaClips(layout, entries, dataclasses.replace(config, source="frames"), train=False)
+    for src in by_frames.sources:
+        assert src.rgb_dir == frames / "images_rgb" / src.clip.name
+        assert len(list(src.rgb_dir.glob("*.jpg"))) == src.clip.n_frames
+    src = by_frames.sources[0]
+    folder = read_folder_frames(src.rgb_dir, 0, 24).astype(np.float64)
+    error = {shift: np.abs(folder - read_video_frames(src.video, src.video_first_frame + shift, 24)).mean()
+             for shift in (-1, 0, 1)}
+    assert min(error, key=error.get) == 0, error  # the folder holds the clip's span, not a frame off
+    assert float((by_video[0]["rgb"] - by_frames[0]["rgb"]).abs().mean()) < 0.05  # JPEG vs H.264, same frames
+
+
+def test_generic_read_as_egtea_says_so(worlds, tmp_path, capsys):
+    assert main(["train", "--data", str(worlds["generic"]), "--out", str(tmp_path / "run"), "--steps", "1",
+                 *SMALL]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.format=generic" in err[0], err

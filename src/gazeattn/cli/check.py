@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from gazeattn.data.inventory import DatasetReport, check_dataset, format_report
-from gazeattn.data.source import FORMATS
+from gazeattn.data.source import FORMATS, detect_format
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +34,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 on anything missing, sessions without a gaze "
                         "file included (by default those pass: training masks their frames out of the gaze loss)")
     args = parser.parse_args(argv)
-    fmt = args.format or ("generic" if (Path(args.root) / "labels.csv").is_file() else "egtea")
+    fmt = args.format or detect_format(args.root)
     report = check_dataset(args.root, split=args.split, window=args.window, split_dir=args.split_dir,
                            probe_videos=args.probe_videos, frames_root=args.frames_root, format=fmt)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report, window=args.window))

@@ -1,4 +1,6 @@
-"""`gazeattn prepare ROOT --out FRAMES_ROOT`: RGB frames and optical flow in the reference's frame folders.
+"""`gazeattn prepare ROOT --out FRAMES_ROOT`: RGB frames and optical flow in the reference's frame folders, for
+the clips of an EGTEA-layout dataset (every mp4 of ``cropped_clips/``) or of a generic one (every clip of its
+``labels.csv``, a span of its video; folders named by clip id).
 
 See :mod:`gazeattn.data.flow` for the layout, the flow encoding and resumability. Flow needs
 ``pip install opencv-contrib-python-headless``; ``--flow none`` extracts frames only.
@@ -21,9 +23,10 @@ from gazeattn.data.flow import (
     PrepareConfig,
     clip_done,
     flow_function,
-    list_clips,
+    list_jobs,
     prepare_clip,
 )
+from gazeattn.data.source import FORMATS, detect_format
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -39,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gazeattn prepare",
         description="Extract RGB frames (FRAMES_ROOT/images_rgb/<clip>/%04d.jpg) and optical flow "
                     "(FRAMES_ROOT/images_flow/<clip>/{u,v}/%04d.jpg, ±20 px ↦ 0..255) from "
-                    "ROOT/cropped_clips. Resumable: finished clips are skipped.")
-    p.add_argument("root", type=Path, help="EGTEA Gaze+ folder holding cropped_clips/")
+                    "ROOT/cropped_clips (or the clips of a generic dataset's labels.csv). Resumable: finished clips "
+                    "are skipped.")
+    p.add_argument("root", type=Path, help="EGTEA Gaze+ folder holding cropped_clips/, or a generic dataset")
+    p.add_argument("--format", choices=FORMATS, help="the dataset's layout (default: generic when ROOT holds "
+                                                     "labels.csv, else egtea)")
     p.add_argument("--out", type=Path, required=True, help="FRAMES_ROOT")
     p.add_argument("--flow", choices=FLOW_METHODS, default="tvl1", help="flow method (default tvl1; none: frames only)")
     p.add_argument("--size", type=_size, default=(340, 256), metavar="WxH", help="frame size (default 340x256)")
@@ -59,8 +65,8 @@ def main(argv: list[str]) -> int:
             print(f"gazeattn prepare: error: {err}", file=sys.stderr)
             return 2
     prepare_output(args.out, folder=True)  # an unwritable FRAMES_ROOT fails before any work (one-line error)
-    clips = list_clips(args.root)
-    todo = [c for c in clips if not clip_done(args.out, c.stem, config.flow != "none")]
+    clips = list_jobs(args.root, format=args.format or detect_format(args.root))
+    todo = [c for c in clips if not clip_done(args.out, c.name, config.flow != "none")]
     print(f"{len(clips)} clips, {len(clips) - len(todo)} already done, {len(todo)} to prepare into {args.out}")
     if args.workers <= 1:
         for video in tqdm(todo, desc="prepare", unit="clip"):

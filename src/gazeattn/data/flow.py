@@ -17,6 +17,7 @@ optional extra; frames alone do not.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from dataclasses import dataclass
@@ -118,6 +119,33 @@ def decode_resized(video: Path, size: tuple[int, int]):
         raise DataError(video, f"cannot decode video: {err}") from err
 
 
+@dataclass(frozen=True)
+class PrepareJob:
+    """One clip to prepare: frames ``first .. first+count-1`` of ``video`` (count None: to its end) into the folders
+    named ``name``."""
+
+    video: Path
+    name: str
+    first: int = 0
+    count: int | None = None
+
+
+def list_jobs(root: Path, *, format: str = "egtea") -> list[PrepareJob]:
+    """The clips of the dataset at ``root``: EGTEA, every mp4 of ``cropped_clips/`` (:func:`list_clips`); another
+    format, every clip its catalog lists (``clips()``) whose video exists, as a span of its video."""
+    if format == "egtea":
+        return [PrepareJob(video, video.stem) for video in list_clips(root)]
+    from gazeattn.data.source import open_dataset
+
+    catalog = open_dataset(root, format=format)
+    jobs = []
+    for clip in catalog.clips():
+        src = catalog.resolve(clip)
+        if src.video is not None:
+            jobs.append(PrepareJob(src.video, clip.name, src.video_first_frame, clip.n_frames))
+    return jobs
+
+
 def list_clips(root: Path) -> list[Path]:
     """Every ``ROOT/cropped_clips/<session>/<clip>.mp4``, sorted."""
     clips_dir = root / "cropped_clips"
@@ -143,9 +171,12 @@ def _fresh_tmp(final: Path) -> Path:
     return tmp
 
 
-def prepare_clip(video: Path, frames_root: Path, config: PrepareConfig, flow_fn: FlowFn | None = None) -> str:
-    """Write one clip's frame (and flow) folders; returns "skipped" or "done". ``flow_fn`` overrides OpenCV."""
-    clip = video.stem
+def prepare_clip(video: Path | PrepareJob, frames_root: Path, config: PrepareConfig,
+                 flow_fn: FlowFn | None = None) -> str:
+    """Write one clip's frame (and flow) folders; returns "skipped" or "done". ``flow_fn`` overrides OpenCV.
+    ``video``: a clip's mp4 (all its frames, folders named by its stem) or a :class:`PrepareJob`."""
+    job = video if isinstance(video, PrepareJob) else PrepareJob(Path(video), Path(video).stem)
+    video, clip = job.video, job.name
     want_flow = config.flow != "none"
     if clip_done(frames_root, clip, want_flow):
         return "skipped"
@@ -161,7 +192,8 @@ def prepare_clip(video: Path, frames_root: Path, config: PrepareConfig, flow_fn:
     writer = _JpegWriter(config.size[0], config.size[1], config.quality)
     prev = None
     n = 0
-    for n, rgb in enumerate(decode_resized(video, config.size), start=1):
+    end = None if job.count is None else job.first + job.count
+    for n, rgb in enumerate(itertools.islice(decode_resized(video, config.size), job.first, end), start=1):
         if rgb_tmp is not None:
             writer.write(rgb_tmp / f"{n:04d}.jpg", rgb)
         if flow_tmp is not None:

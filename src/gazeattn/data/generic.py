@@ -21,7 +21,8 @@ columns are ignored), one clip a row:
   accepted too).
 - the clip's span, half-open [start, end), either in seconds, ``start`` and ``end`` (decimal; frame =
   ``round(seconds × fps)`` with the video container's average frame rate, so the video must exist), or in video
-  frames, ``start_frame`` and ``end_frame`` (0-based integers). The header decides; not both.
+  frames, ``start_frame`` and ``end_frame`` (0-based integers). The header decides; not both. A span ends by the
+  video's end (the frame count of its header, + FRAME_SLACK) when the video can be opened.
 - ``action``: the action's name. Class indices: the line order of ``actions.txt`` when present (a name missing
   from it is an error), else the distinct names sorted (Python string order).
 - ``clip`` (optional): the clip's id, as split files name it; default ``<video>-<start>-<end>`` with the span as
@@ -46,6 +47,7 @@ import numpy as np
 
 from gazeattn.data.annotations import LabelIndex, SplitEntry, _read_lines
 from gazeattn.data.generic_gaze import GAZE_READERS
+from gazeattn.data.readability import FRAME_SLACK
 from gazeattn.data.source import ClipSource, split_path_in
 from gazeattn.data.video import VideoInfo, probe_video
 from gazeattn.utils.errors import DataError
@@ -226,8 +228,10 @@ class GenericLayout:
             raise DataError(path, f"start and end must be finite and >= 0, got {start_text!r} and {end_text!r}", line)
         try:
             info = self.video_info(stem)
-        except DataError as err:
-            raise DataError(path, f"video {stem!r}: {err}", line) from None
+        except DataError as err:  # spans in frames do not need the video: its damage is the media checks' to report
+            if unit == "seconds":
+                raise DataError(path, f"video {stem!r}: {err}", line) from None
+            info = None
         if unit == "seconds":
             if info is None:
                 raise DataError(path, f"no video {stem!r} in {self.videos_dir} (times in seconds need its frame rate)",
@@ -236,8 +240,8 @@ class GenericLayout:
         start, end = int(values[0]), int(values[1])
         if end <= start:
             raise DataError(path, f"the clip ends (frame {end}) before it starts (frame {start})", line)
-        if info is not None and start >= info.n_frames:
-            raise DataError(path, f"the clip starts at frame {start}, past the end of {stem!r} ({info.n_frames} "
+        if info is not None and end > info.n_frames + FRAME_SLACK:
+            raise DataError(path, f"the clip ends at frame {end}, past the end of video {stem!r} ({info.n_frames} "
                                   "frames)", line)
         return start, end
 
@@ -297,6 +301,10 @@ class GenericLayout:
         if not entries:
             raise DataError(path, "no clips in split file")
         return entries
+
+    def clips(self) -> list[GenericClip]:
+        """Every clip of ``labels.csv``, in its order."""
+        return [r.clip for r in self._rows]
 
     def n_actions(self, *entry_lists: Sequence[SplitEntry]) -> int:
         return len(self.actions)

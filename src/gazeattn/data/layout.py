@@ -26,7 +26,7 @@ import numpy as np
 
 from gazeattn.data.annotations import LabelIndex, SplitEntry, read_label_index, read_split
 from gazeattn.data.clipnames import ClipName, parse_clip_name
-from gazeattn.data.source import SUBSETS, ClipSource, split_path_in
+from gazeattn.data.source import SUBSETS, ClipSource, detect_format, split_path_in
 from gazeattn.utils.errors import DataError
 
 __all__ = ["SUBSETS", "ClipSource", "EgteaLayout"]
@@ -91,7 +91,9 @@ class EgteaLayout:
         """Read a split (optionally from another file, e.g. the min2021 copy), checked against the indices."""
         path = Path(path) if path is not None else self.split_path(split, subset)
         if not path.is_file():
-            raise DataError(path, f"split file for split {split} ({subset}) not found")
+            hint = ("; the root holds labels.csv: a generic dataset? (--set data.format=generic)"
+                    if detect_format(self.root) == "generic" else "")
+            raise DataError(path, f"split file for split {split} ({subset}) not found{hint}")
         n = {k: (len(idx) if idx is not None else None) for k, idx in
              (("n_actions", self.actions), ("n_verbs", self.verbs), ("n_nouns", self.nouns))}
         return read_split(path, **n)

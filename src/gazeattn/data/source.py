@@ -143,6 +143,12 @@ def open_dataset(root: str | Path, *, format: str = "egtea", frames_root: str | 
     raise ValueError(f"dataset format must be one of {FORMATS}, got {format!r}")
 
 
+def detect_format(root: str | Path) -> str:
+    """The format of the dataset at ``root`` for commands that take a bare folder (``check``, ``prepare``):
+    ``"generic"`` when it holds ``labels.csv``, else ``"egtea"``."""
+    return "generic" if (Path(root) / "labels.csv").is_file() else "egtea"
+
+
 def split_path_in(default_folder: Path, split: int, subset: str, folder: str | Path | None = None) -> Path:
     """``folder`` (when given and not empty) else ``default_folder``, joined with the split file's name."""
     return Path(folder or default_folder) / split_file_name(split, subset)
