@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -195,3 +197,33 @@ def test_generic_read_as_egtea_says_so(worlds, tmp_path, capsys):
                  *SMALL]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data.format=generic" in err[0], err
+
+
+@pytest.fixture(scope="module")
+def pristine(worlds) -> dict[str, bytes]:
+    return {rel: (worlds["generic"] / rel).read_bytes() for rel in ("labels.csv", "splits/train_split1.txt")}
+
+
+@given(rel=st.sampled_from(["labels.csv", "splits/train_split1.txt"]), data=st.data())
+@settings(derandomize=True, deadline=None, max_examples=60,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_fuzzed_files_read_or_name_their_file(worlds, pristine, tmp_path_factory, rel, data):
+    """Bytes replaced, inserted or cut anywhere in labels.csv or a split file: the files read, or one DataError
+    names a file (and line), never another exception."""
+    original = pristine[rel]
+    at = data.draw(st.integers(0, len(original)))
+    cut = data.draw(st.integers(0, 8))
+    junk = data.draw(st.binary(max_size=8) | st.sampled_from([b"\x00", b",", b"\"", b"\n", b"\r", b"\xff", b"-1",
+                                                               b"1e309", b"nan", b"9" * 40]))
+    root = tmp_path_factory.mktemp("fuzz")
+    for sub in ("videos", "gaze", "splits"):
+        (root / sub).symlink_to(worlds["generic"] / sub) if sub != "splits" else (root / sub).mkdir()
+    for name in ("labels.csv", "actions.txt", "splits/train_split1.txt", "splits/test_split1.txt"):
+        (root / name).write_bytes((worlds["generic"] / name).read_bytes())
+    (root / rel).write_bytes(original[:at] + junk + original[at + cut:])
+    try:
+        GenericLayout(root).read_split(1, "train")
+    except DataError as err:
+        # the damaged file, or the split file naming a clip the damaged labels no longer hold
+        assert str(err).startswith((str(root / "labels.csv"), str(root / "splits" / "train_split1.txt"))), err
+        assert "\n" not in str(err)

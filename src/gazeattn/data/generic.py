@@ -179,7 +179,12 @@ class GenericLayout:
         path = self.labels_path
         if not path.is_file():
             raise DataError(path, "no labels file (the generic layout needs labels.csv: video,start,end,action)")
-        reader = csv.reader(_read_lines(path))
+        try:
+            return self._labels_from(path, csv.reader(_read_lines(path)))
+        except csv.Error as err:  # e.g. a field past csv's size limit
+            raise DataError(path, f"not CSV: {err}") from None
+
+    def _labels_from(self, path: Path, reader) -> list[_Row]:
         header = next(reader, None)
         cols = {name.strip().lower(): i for i, name in enumerate(header or [])}
         spans = [(span, unit) for span, unit in _SPANS.items() if all(c in cols for c in span)]
