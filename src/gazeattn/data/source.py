@@ -37,21 +37,22 @@ Formats (:data:`FORMATS`):
       ROOT/splits/{train,test}_split<N>.txt  one clip id (or a video stem: all its clips) a line
       ROOT/dataset.toml                      optional: gaze_format = "begaze"
 
-A new format: a class with these methods (one module in ``data/``), its name in :data:`FORMATS` and a branch in
-:func:`open_dataset`.
+A new format: one implementation, a class with these methods (a module in ``data/``; ``generic.py`` is the one
+to copy), and one registration, ``FORMATS.add(name, opener)`` below. ``data.format``, ``gazeattn check --format``
+and ``gazeattn prepare --format`` read the registry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from gazeattn.data.annotations import LabelIndex, SplitEntry
+from gazeattn.utils.registry import Registry
 
-FORMATS = ("egtea", "generic")
 SUBSETS = ("train", "test")
 
 
@@ -129,18 +130,31 @@ class ClipCatalog(Protocol):
         ...
 
 
+Opener = Callable[[Path, "Path | None"], ClipCatalog]  # (root, frames_root) -> the catalog
+FORMATS: Registry[Opener] = Registry("dataset format")
+
+
+def _egtea(root: Path, frames_root: Path | None) -> ClipCatalog:
+    from gazeattn.data.layout import EgteaLayout  # imported when used: layout.py imports this module
+
+    return EgteaLayout(root, frames_root)
+
+
+def _generic(root: Path, frames_root: Path | None) -> ClipCatalog:
+    from gazeattn.data.generic import GenericLayout
+
+    return GenericLayout(root, frames_root)
+
+
+FORMATS.add("egtea", _egtea)  # EGTEA Gaze+ as it ships (data/layout.py), and gazeattn synth's worlds
+FORMATS.add("generic", _generic)  # the user's own videos (data/generic.py, docs/data-generic.md)
+
+
 def open_dataset(root: str | Path, *, format: str = "egtea", frames_root: str | Path | None = None) -> ClipCatalog:
-    """The dataset at ``root`` read as ``format`` (one of :data:`FORMATS`); ``frames_root`` holds the frame and
-    flow folders (``images_rgb/``, ``images_flow/``; default ``root``). DataError when ``root`` is not a folder."""
-    if format == "egtea":
-        from gazeattn.data.layout import EgteaLayout
-
-        return EgteaLayout(root, frames_root)
-    if format == "generic":
-        from gazeattn.data.generic import GenericLayout
-
-        return GenericLayout(root, frames_root)
-    raise ValueError(f"dataset format must be one of {FORMATS}, got {format!r}")
+    """The dataset at ``root`` read as ``format`` (a name of :data:`FORMATS`; ValueError listing them otherwise);
+    ``frames_root`` holds the frame and flow folders (``images_rgb/``, ``images_flow/``; default ``root``).
+    DataError when ``root`` is not a folder."""
+    return FORMATS[format](Path(root), Path(frames_root) if frames_root is not None else None)
 
 
 def detect_format(root: str | Path) -> str:

@@ -93,8 +93,8 @@ class DataConfig:
     validation_seed: int = 0  # fixed, not run.seed: the same validation clips for every cell and seed
 
     def __post_init__(self) -> None:
-        _check_allowed("data", self, {"format": FORMATS, "on_bad_clip": BAD_CLIP_POLICIES, "gaze_budget_unit": BUDGET_UNITS,
-                                      "validation_unit": VALIDATION_UNITS})
+        _check_allowed("data", self, {"format": FORMATS, "on_bad_clip": BAD_CLIP_POLICIES,
+                                      "gaze_budget_unit": BUDGET_UNITS, "validation_unit": VALIDATION_UNITS})
         if not 0.0 <= self.gaze_fraction <= 1.0:  # NaN fails too
             raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")
         if self.gaze_budget_seed < -1:
