@@ -156,16 +156,26 @@ def test_seconds_default_ids_and_video_splits(generic):
 
 
 def test_gaze_format_settings(generic):
+    """gaze/<stem>.toml names the format and its keywords; mistakes name the file; no gaze file: no gaze."""
     layout = GenericLayout(generic)
     session = layout.read_split(1, "test")[0].clip.session
     assert layout.gaze_format(session) == "begaze" and layout.gaze_table(session).dtype == np.float32
-    (generic / "gaze" / f"{session}.format").write_text("tobii\n")
-    with pytest.raises(DataError, match=r"\.format:1: gaze format 'tobii'"):
-        GenericLayout(generic).gaze_table(session)
-    (generic / "gaze" / f"{session}.format").unlink()
+    side = generic / "gaze" / f"{session}.toml"
+    for text, message in (('format = "tobii"', r"\.toml: gaze format 'tobii' is not one of begaze"),
+                          ('format = "begaze"\nfps = 30', r"\.toml: unknown key 'fps'"),
+                          ('format = "aria-mps"\nupright = 1', r"\.toml: upright has the wrong type"),
+                          ('format = "aria-mps"', r"\.txt: Aria eye gaze needs the device calibration"),
+                          ('format = "begaze"\nstart_s = 1.5', r"\.txt: gaze format 'begaze': .*start_s"),
+                          ("format = ", r"\.toml: cannot read as TOML")):
+        side.write_text(text + "\n")
+        with pytest.raises(DataError, match=message):
+            GenericLayout(generic).gaze_table(session)
+    side.unlink()
     (generic / "dataset.toml").write_text('gaze_format = "begaze"\nfps = 30\n')
     with pytest.raises(DataError, match="dataset.toml: unknown key"):
         GenericLayout(generic).gaze_table(session)
+    (generic / "dataset.toml").write_text('gaze_format = "ego4d"\n')
+    assert GenericLayout(generic).gaze_format(session) == "ego4d"
     (generic / "dataset.toml").unlink()
     (generic / "gaze" / f"{session}.txt").unlink()  # no gaze file: untracked, not an error
     assert GenericLayout(generic).gaze_table(session) is None
@@ -227,3 +237,77 @@ def test_fuzzed_files_read_or_name_their_file(worlds, pristine, tmp_path_factory
         # the damaged file, or the split file naming a clip the damaged labels no longer hold
         assert str(err).startswith((str(root / "labels.csv"), str(root / "splits" / "train_split1.txt"))), err
         assert "\n" not in str(err)
+
+
+ARIA = Path(__file__).parent / "data" / "aria"
+
+
+def test_aria_gaze_with_its_side_files(tmp_path, capsys):
+    """The real Aria recording (8 frames) as a generic dataset: gaze/<stem>.toml says aria-mps, the calibration
+    and the frames' capture times sit beside the gaze file; the table is the registry's reading of those files."""
+    from gazeattn.data.gaze_formats import FORMATS
+    from gazeattn.data.gaze_formats.aria_mps import read_frame_times
+
+    snippet, root = ARIA / "aea_snippet", tmp_path / "aria"
+    for sub in ("videos", "gaze", "splits"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy(snippet / "rgb_upright.mp4", root / "videos" / "aea.mp4")
+    shutil.copy(snippet / "mps" / "eye_gaze" / "general_eye_gaze.csv", root / "gaze" / "aea.csv")
+    shutil.copy(snippet / "device_calibration.json", root / "gaze" / "aea.calibration.json")
+    shutil.copy(snippet / "rgb_frames.csv", root / "gaze" / "aea.frame_times.csv")
+    (root / "gaze" / "aea.toml").write_text('format = "aria-mps"\n')
+    (root / "labels.csv").write_text("video,start_frame,end_frame,action\naea,0,8,look around\n")
+    for subset in ("train", "test"):
+        (root / "splits" / split_file_name(1, subset)).write_text("aea\n")
+    table = GenericLayout(root).gaze_table("aea")
+    want = FORMATS["aria-mps"].frame_table(root / "gaze" / "aea.csv", calibration=snippet / "device_calibration.json",
+                                            frame_times_s=read_frame_times(snippet / "rgb_frames.csv"))
+    assert table.shape == (8, 3) and np.array_equal(table, want) and (table[:, 2] > 0).any()
+    assert main(["check", str(root), "--strict", "--window", "8"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("OK")
+
+
+@pytest.fixture(scope="module")
+def aria_world(worlds, tmp_path_factory) -> Path:
+    """The generic synthetic world with every video's gaze turned into Aria MPS eye gaze (Gen1 CSV) through the
+    real recording's calibration: each frame's measured point on the 1408 x 1408 upright image → (yaw, pitch) at
+    1 m, one row at the frame's time; frames without gaze have no row."""
+    from gazeattn.data.gaze_formats.aria_calibration import read_device_calibration
+
+    root = Path(shutil.copytree(worlds["generic"], tmp_path_factory.mktemp("aria") / "world"))
+    calibration = ARIA / "aea_snippet" / "device_calibration.json"
+    camera = read_device_calibration(calibration)
+    layout = GenericLayout(root)
+    tables = {stem: layout.gaze_table(stem) for stem in sorted({c.session for c in layout.clips()})}  # BeGaze
+    (root / "dataset.toml").write_text('gaze_format = "aria-mps"\n')
+    for stem, table in tables.items():
+        frames = np.flatnonzero((table[:, 2] > 0) & (table[:, 0] > 0) & (table[:, 0] < 1) & (table[:, 1] > 0)
+                                & (table[:, 1] < 1))
+        yaw, pitch = camera.pixel_to_yaw_pitch(table[frames, :2].astype(np.float64) * 1408, 1.0, upright=True)
+        lines = ["tracking_timestamp_us,yaw_rads_cpf,pitch_rads_cpf,yaw_low_rads_cpf,pitch_low_rads_cpf,"
+                 "yaw_high_rads_cpf,pitch_high_rads_cpf,depth_m,session_uid"]
+        lines += [f"{round(i * 1e6 / 24)},{float(y)!r},{float(p)!r},0,0,0,0,,synthetic"
+                  for i, y, p in zip(frames, yaw, pitch) if np.isfinite(y) and np.isfinite(p)]
+        (root / "gaze" / f"{stem}.txt").unlink()
+        (root / "gaze" / f"{stem}.csv").write_text("\n".join(lines) + "\n")
+        shutil.copy(calibration, root / "gaze" / f"{stem}.calibration.json")
+    return root
+
+
+def test_aria_world_reads_the_same_gaze_points(worlds, aria_world):
+    """Every frame with a measured point keeps it (to 1e-4 of the frame) through yaw/pitch and the fisheye."""
+    begaze, aria = GenericLayout(worlds["generic"]), GenericLayout(aria_world)
+    for stem in sorted({c.session for c in begaze.clips()}):
+        a, b = begaze.gaze_table(stem), aria.gaze_table(stem)
+        tracked = b[:, 2] > 0
+        assert tracked.sum() > 0.5 * (a[:, 2] > 0).sum()
+        assert np.max(np.abs(a[tracked, :2] - b[tracked, :2])) < 1e-4
+
+
+def test_train_and_eval_with_aria_gaze(aria_world, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["check", str(aria_world), "--strict"]) == 0
+    assert main(["train", "--data", str(aria_world), "--out", str(run), "--steps", "3", "--eval",
+                 "--set", "data.format=generic", *SMALL]) == 0
+    assert main(["eval", "--run", str(run), "--json"]) == 0
+    assert '"mean_class_accuracy"' in capsys.readouterr().out

@@ -5,7 +5,8 @@ walks through it; the precise rules::
     ROOT/videos/<stem>.<ext>               one recording per video; ext one of VIDEO_SUFFIXES
     ROOT/gaze/<stem>.<ext>                 that video's gaze file (any extension); without one, the video's
                                            frames are untracked (no gaze target; masked out of the gaze loss)
-    ROOT/gaze/<stem>.format                optional: the gaze file's format, one word (e.g. begaze)
+    ROOT/gaze/<stem>.toml                  optional: its format and the format's keywords; side files
+                                           <stem>.calibration.json, <stem>.frame_times.csv (data/generic_gaze.py)
     ROOT/dataset.toml                      optional: gaze_format = "begaze" (the default for every video)
     ROOT/labels.csv                        the clips (below)
     ROOT/actions.txt                       optional: the action classes, one name a line, class = line order
@@ -28,16 +29,15 @@ columns are ignored), one clip a row:
 - ``clip`` (optional): the clip's id, as split files name it; default ``<video>-<start>-<end>`` with the span as
   written in the file (``kitchen1-12.5-15.0``, ``kitchen1-300-360``). Ids are unique and hold no ``/``.
 
-Gaze: the video's gaze file read by the reader of its format (:data:`~gazeattn.data.generic_gaze.GAZE_READERS`)
-into one row per video frame, ``[x / width, y / height, type]`` in the video's pixels; clip frame i reads row
-``start_frame + i``. Every damaged file gives one DataError naming the file and line.
+Gaze: the video's gaze file read by its format's reader (:data:`gazeattn.data.gaze_formats.FORMATS`; which file,
+format and keywords: :mod:`gazeattn.data.generic_gaze`) into one row per video frame, ``[x / width, y / height,
+type]``; clip frame i reads row ``start_frame + i``. Every damaged file gives one DataError naming the file and line.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,14 +46,14 @@ from typing import Sequence
 import numpy as np
 
 from gazeattn.data.annotations import LabelIndex, SplitEntry, _read_lines
-from gazeattn.data.generic_gaze import GAZE_READERS
+from gazeattn.data.generic_gaze import DEFAULT_FORMAT, check_format, gaze_file, read_settings, video_gaze_table, \
+    video_settings
 from gazeattn.data.readability import FRAME_SLACK
 from gazeattn.data.source import ClipSource, split_path_in
 from gazeattn.data.video import VideoInfo, probe_video
 from gazeattn.utils.errors import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
-DEFAULT_GAZE_FORMAT = "begaze"
 TOML_KEYS = ("format", "gaze_format")
 _SPANS = {("start", "end"): "seconds", ("start_frame", "end_frame"): "frames"}
 
@@ -85,13 +85,6 @@ class _Row:
     clip: GenericClip
     action: str
     line: int
-
-
-def _one_word(path: Path) -> str:
-    words = " ".join(_read_lines(path)).split()
-    if len(words) != 1:
-        raise DataError(path, f"want one word (a gaze format: {', '.join(GAZE_READERS)}), got {len(words)}")
-    return words[0]
 
 
 class GenericLayout:
@@ -131,21 +124,13 @@ class GenericLayout:
     def settings(self) -> dict[str, str]:
         """``dataset.toml`` (empty without one); unknown keys and values are errors naming the file."""
         path = self.root / "dataset.toml"
-        if not path.is_file():
-            return {}
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-            raise DataError(path, f"cannot read as TOML: {err}") from None
+        data = read_settings(path)
         unknown = sorted(set(data) - set(TOML_KEYS))
         if unknown:
             raise DataError(path, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(TOML_KEYS)})")
         if data.get("format", self.format) != self.format:
             raise DataError(path, f"format = {data['format']!r}, but this is read as {self.format!r}")
-        fmt = data.get("gaze_format", DEFAULT_GAZE_FORMAT)
-        if fmt not in GAZE_READERS:
-            raise DataError(path, f"gaze_format {fmt!r} is not one of {', '.join(GAZE_READERS)}")
-        return {"gaze_format": fmt}
+        return {"gaze_format": check_format(data.get("gaze_format", DEFAULT_FORMAT), path)}
 
     # --- videos ------------------------------------------------------------------------------------
     @cached_property
@@ -332,25 +317,12 @@ class GenericLayout:
 
     # --- gaze --------------------------------------------------------------------------------------
     def gaze_path(self, session: str) -> Path | None:
-        """``gaze/<stem>.<ext>`` (not ``.format``), or None; two candidates are an error naming both."""
-        if not self.gaze_dir.is_dir():
-            return None
-        found = [p for p in sorted(self.gaze_dir.glob(f"{session}.*"))
-                 if p.is_file() and p.stem == session and p.suffix != ".format"]
-        if len(found) > 1:
-            raise DataError(self.gaze_dir, f"{len(found)} gaze files for video {session!r}: "
-                            f"{', '.join(p.name for p in found)} (keep one)")
-        return found[0] if found else None
+        """``gaze/<stem>.<ext>`` (not a side file), or None; two candidates are an error naming both."""
+        return gaze_file(self.gaze_dir, session)
 
     def gaze_format(self, session: str) -> str:
-        """``gaze/<stem>.format``, else ``dataset.toml``'s gaze_format, else "begaze"."""
-        path = self.gaze_dir / f"{session}.format"
-        if path.is_file():
-            name = _one_word(path)
-            if name not in GAZE_READERS:
-                raise DataError(path, f"gaze format {name!r} is not one of {', '.join(GAZE_READERS)}", 1)
-            return name
-        return self.settings.get("gaze_format", DEFAULT_GAZE_FORMAT)
+        """``gaze/<stem>.toml``'s format, else ``dataset.toml``'s gaze_format, else "begaze"."""
+        return video_settings(self.gaze_dir, session, self.settings.get("gaze_format", DEFAULT_FORMAT))[0]
 
     def gaze_table(self, session: str, *, compat: str = "clean") -> np.ndarray | None:
         """The video's gaze, one row per video frame (module docstring); None without a gaze file."""
@@ -359,8 +331,6 @@ class GenericLayout:
             return None
         info = self.video_info(session)
         if info is None:
-            raise DataError(path, f"has no video videos/{session}.* to take its size and frame rate from")
-        fmt = self.gaze_format(session)
-        extra = {"compat": compat} if fmt == "begaze" else {}
-        return GAZE_READERS[fmt].frame_table(path, n_frames=info.n_frames, fps=info.fps, width=info.width,
-                                             height=info.height, **extra)
+            raise DataError(path, f"has no video videos/{session}.* to take its frame count and rate from")
+        fmt, settings = video_settings(self.gaze_dir, session, self.settings.get("gaze_format", DEFAULT_FORMAT))
+        return video_gaze_table(path, fmt, settings, n_frames=info.n_frames, fps=info.fps, compat=compat)

@@ -28,8 +28,9 @@ Formats (:data:`FORMATS`):
 - ``"generic"`` — the user's own videos (:class:`~gazeattn.data.generic.GenericLayout`, ``docs/data-generic.md``)::
 
       ROOT/videos/<stem>.mp4                 one recording per video (.mp4 .mov .mkv .avi .webm)
-      ROOT/gaze/<stem>.<ext>                 its gaze file, in the format of gaze/<stem>.format, else
-                                             dataset.toml's gaze_format, else "begaze"; none: no gaze
+      ROOT/gaze/<stem>.<ext>                 its gaze file (none: no gaze), in the format of gaze/<stem>.toml,
+                                             else dataset.toml's gaze_format, else "begaze" (any format of
+                                             gazeattn.data.gaze_formats; data/generic_gaze.py)
       ROOT/labels.csv                        header + rows: [clip,] video, start, end, action   (seconds)
                                                        or: [clip,] video, start_frame, end_frame, action
       ROOT/actions.txt                       optional: one action name a line; class = line order
