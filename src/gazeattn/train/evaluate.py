@@ -224,7 +224,8 @@ def _gaze_results(merged: dict[str, Any], clip: ClipConfig, *, use_gaze: bool) -
 def checkpoint_clips(config, part: str = "test", *, num_classes: int) -> tuple[ClipCatalog, list]:
     """The dataset of ``config.data`` (a run's DataConfig: root, format, split, split_dir) and the clips of
     ``part``: the test split, or (``"validation"``) the clips the run held out of its training split
-    (:mod:`gazeattn.train.splits`). ValueError (one line) when the run holds out none, or when the clips' labels exceed ``num_classes``."""
+    (:mod:`gazeattn.train.splits`). ValueError (one line) when the run holds out none, or when the clips' labels
+    exceed ``num_classes``."""
     data = config.data
     layout = open_dataset(data.root, format=data.format, frames_root=data.frames_root or None)
     if part == "validation":
