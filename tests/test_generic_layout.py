@@ -120,7 +120,7 @@ def test_damaged_files_give_one_line(generic, rel, lineno, text, reason, capsys)
         where = "labels.csv:"
     else:
         where = f"{rel}:{lineno}:"
-    assert main(["check", str(generic)]) == 0
+    assert main(["check", str(generic)]) == 1  # what stops training stops check
     out = capsys.readouterr().out
     errors = [line for line in out.splitlines() if line.strip().startswith("error:")]
     assert len(errors) == 1 and where in errors[0] and reason in errors[0], out
