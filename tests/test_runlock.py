@@ -92,8 +92,8 @@ def test_second_train_on_the_same_out_is_refused_and_the_first_run_is_unaffected
             done = subprocess.run([sys.executable, "-m", "gazeattn", *_train_args(world, out)], env=env,
                                   capture_output=True, text=True, timeout=120)
             intruders.append((done.returncode, done.stderr))
-            real_layout, opened = engine.EgteaLayout, []
-            monkeypatch.setattr(engine, "EgteaLayout", lambda *a, **k: opened.append(a) or real_layout(*a, **k))
+            real_layout, opened = engine.open_dataset, []
+            monkeypatch.setattr(engine, "open_dataset", lambda *a, **k: opened.append(a) or real_layout(*a, **k))
             code = main(_train_args(world, out, "--resume"))
             intruders.append((code, capsys.readouterr().err))
             assert opened == [], "the intruder read the dataset before it was refused"  # refused at once
