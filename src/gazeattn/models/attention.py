@@ -25,7 +25,7 @@ to the pooled (B, F, 1, 1, 1) features and flattened to (B, C).
 The heads are registered in :data:`ATTENTIONS` (name → :class:`HeadSpec`: the class, whether it needs the grid,
 whether it uses z, one line for the docs), the one list that ``ModelConfig``'s check, :func:`build_attention`
 and ``--set model.attention=NAME`` read. A new head is a subclass and one :func:`register_attention` call. The
-registered heads (:func:`attention_table`; tests/test_registries.py checks this copy):
+registered heads (:func:`attention_table`; tests/test_train_registries.py checks this copy):
 
 | attention | class | needs the grid | uses z | pooled feature |
 |---|---|---|---|---|

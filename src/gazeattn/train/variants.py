@@ -6,7 +6,7 @@ the estimator's ``sample``, the ``measured`` gaze, or ``none``), whether the mod
 attention head, and the test-time gaze evaluation uses by default. The config's allowed values
 (``run.variant``), the CLI's and the study's choices, the objective, evaluation and the model config all read
 the table; nothing else compares variant names. A new variant is one :func:`register_variant` call (its
-estimator in :mod:`gazeattn.estimators`). The table (:func:`variant_table`; tests/test_registries.py checks this
+estimator in :mod:`gazeattn.estimators`). The table (:func:`variant_table`; tests/test_train_registries.py checks this
 copy):
 
 | variant | gaze at train time | estimator | z in training | gaze head | attention | test-time gaze |

@@ -1,6 +1,6 @@
 """Where a number came from: the facts that decide a run's floats, and the code version that made it.
 
-A run is deterministic on one machine (same seed, same weights, same evaluation: ``tests/test_determinism.py``),
+A run is deterministic on one machine (same seed, same weights, same evaluation: ``tests/test_train_determinism.py``),
 but not across machines. The floats depend on the kernels that compute them, and those are chosen at run time
 from the CPU's instruction set: ATen's vectorised kernels (``torch.backends.cpu.get_cpu_capability()``: AVX512,
 AVX2, …), oneDNN's convolutions (its ISA, e.g. AVX-512 with AMX, or AVX2, capped by ``ONEDNN_MAX_CPU_ISA``) and

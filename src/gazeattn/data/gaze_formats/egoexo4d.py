@@ -18,7 +18,7 @@ the nearest row, the same as above, but it is written as a shift of the expansio
 take is read to its end). Reading the same expansion without the shift (row i // 3, what the comment "repeat the
 values because the sampling rate is 10 fps" suggests) is off by one frame on every third frame (3k + 2 takes row
 k, 67 ms away, instead of row k + 1, 33 ms away). This reader states the rule by time and is tested against both
-readings of the tutorial (``tests/test_gaze_formats.py``).
+readings of the tutorial (``tests/test_data_gaze_formats.py``).
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def test_eval(run, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the result nor its lock file
 
 
-def test_predict(run, world, tmp_path):
+def test_inference_predict(run, world, tmp_path):
     video = sorted((world / "cropped_clips").glob("*/*.mp4"))[0]
     overlay = tmp_path / "overlay.gif"
     line = _one_line(_ctrl_c(tmp_path, "gazeattn.inference.predictor:forward_clips",

@@ -1,6 +1,6 @@
 """The BeGaze reader reads files in blocks: the result never depends on where blocks end, memory does not grow
 with the file, and the messages added with it (folders, old Mac line ends, over-long lines, a frame counter that
-goes backwards). The property tests in test_fuzz_gaze.py also draw tiny block sizes for every generated file.
+goes backwards). The property tests in test_data_begaze_fuzz.py also draw tiny block sizes for every generated file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gazeattn.data import begaze
 from gazeattn.data.begaze import MAX_LINE_BYTES, parse_begaze, read_begaze_samples, read_begaze_table
 from gazeattn.utils.errors import DataError
 from realdata import GAZE_NAMES, gaze_file, official_table_file
-from test_begaze import FIRST, V1_HEADER, V2_HEADER, v1, v2
+from test_data_begaze import FIRST, V1_HEADER, V2_HEADER, v1, v2
 
 COMPATS = ("clean", "official")
 

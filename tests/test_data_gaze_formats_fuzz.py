@@ -1,5 +1,5 @@
 """Fuzz tests of the gaze-format readers (Aria MPS eye gaze and frame timestamps, the device calibration,
-Ego-Exo4D 2D gaze, Ego4D gaze), as tests/test_fuzz_gaze.py fuzzes BeGaze.
+Ego-Exo4D 2D gaze, Ego4D gaze), as tests/test_data_begaze_fuzz.py fuzzes BeGaze.
 
 Each generated file is one of the fixtures (real Aria files, the hand-made Ego-Exo4D and Ego4D ones) damaged:
 truncated anywhere, bytes inserted, a field replaced by a nasty token, a column renamed or dropped, lines

@@ -6,8 +6,8 @@ readers reject it and the fast one raises DataError naming the file and one of t
 or both accept it and the tables agree bit for bit in both compat modes. Never a crash, never a silent wrong
 table. The fast reader reads files in blocks: each check also runs with a drawn tiny block size, so lines, CRLF
 pairs, fields and the UTF-8 byte-order mark are cut at every place, and the table or the error (message and
-line) must be the same as with the default size. (tests/test_begaze.py holds the example-based tests and the
-real-file comparisons; tests/test_begaze_stream.py the block-reading ones.)
+line) must be the same as with the default size. (tests/test_data_begaze.py holds the example-based tests and the
+real-file comparisons; tests/test_data_begaze_stream.py the block-reading ones.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from gazeattn.data.begaze import MAX_FRAME, TRUNCATED, UNTRACKED, parse_begaze
 from gazeattn.utils.errors import DataError
-from test_begaze import V1_HEADER, V2_HEADER
+from test_data_begaze import V1_HEADER, V2_HEADER
 
 W, H = 1280, 960
 EVENT_CODES = {"Fixation": 1, "Saccade": 2, "Blink": 3, "-": 4}

@@ -5,7 +5,7 @@ says of the library's points). The test asserts where the crosses were drawn: at
 
 Regenerate the committed copy (docs/pictures/aria_gaze_snippet.png) with:
 
-    PYTHONPATH=src:tests python tests/test_gaze_picture.py docs/pictures/aria_gaze_snippet.png
+    PYTHONPATH=src:tests python tests/test_data_gaze_formats_picture.py docs/pictures/aria_gaze_snippet.png
 """
 
 from __future__ import annotations
