@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from gazeattn.data.begaze import FIXATION, SACCADE, TRUNCATED, UNTRACKED, parse_begaze
 from gazeattn.data.gaze_formats import FORMATS, aria_mps, ego4d, egoexo4d
 from gazeattn.data.gaze_formats.align import default_max_gap, frame_times, nearest_sample
+from gazeattn.data.gaze_formats.aria_float32 import library_float32, sincosf
 from gazeattn.data.gaze_formats.aria_calibration import (AriaCamera, device_calibration_json, raw_xy,
                                                          read_device_calibration, upright_xy)
 from gazeattn.data.gaze_formats.fisheye624 import Fisheye624
@@ -63,9 +64,10 @@ def test_every_mps_row_decodes_as_the_library_reads_it(name, layout):
     point_1m = aria_mps.unit_direction(gaze.yaw, gaze.pitch)
     assert np.max(np.abs(point_1m - np.array([r["point_at_1m_in_cpf"] for r in rows]))) <= 1e-6
     spatial = np.array([r["spatial_gaze_point_in_cpf"] for r in rows])
-    # Gen2's spatial point divides by sin^2 of the angle between the eye rays (~0.014 here): the library's float32
-    # rounding of its inputs shows up at ~5e-6 m; ours is float64 of the file's decimals
-    tol = 1e-5 if layout == "gen2" else 1e-6
+    # Gen2's spatial point divides by sin^2 of the angle between the eye rays (~0.014 here), which magnifies one
+    # float32 unit of an input to ~5e-6 m: the reader repeats the library's roundings (aria_float32) and matches
+    # it bit for bit; elsewhere the depth is the file's float64 against the library's float32
+    tol = 0.0 if layout == "gen2" else 1e-6
     assert np.max(np.abs(gaze.spatial_point_cpf - spatial)) <= tol
     assert np.max(np.abs(gaze.depth_m - col("depth_m"))) <= tol
     if layout == "gen2":
@@ -74,6 +76,81 @@ def test_every_mps_row_decodes_as_the_library_reads_it(name, layout):
         assert np.max(np.abs(points - spatial)) <= tol
     else:
         assert not gaze.spatial_point_valid.any()
+
+
+def test_the_library_float32_parse_gives_the_librarys_angles_on_every_row():
+    """The library's float32 yaw and pitch are its parser's rounding, not the nearest float32 (which misses about
+    half of them by 1 or 2 units): the emulation gives every one of them exactly."""
+    import csv
+    nearest_misses = 0
+    for name in MPS_FILES:
+        with open(ARIA / "mps_samples" / name, newline="") as fh:
+            table = list(csv.DictReader(fh))
+        for column, key in (("yaw_rads_cpf", "yaw"), ("pitch_rads_cpf", "pitch")):
+            if column not in table[0]:
+                continue
+            fields = [r[column] for r in table]
+            want = np.array([r[key] for r in _expected_rows(name)])
+            assert np.array_equal(library_float32(fields).astype(np.float64), want), (name, column)
+            nearest_misses += int(np.sum(np.array(fields, dtype=np.float64).astype(np.float32) != want))
+    assert nearest_misses > 100
+
+
+@np.errstate(over="ignore", under="ignore")  # 45 nines are inf in float32, as in the library
+def _parse_like_the_library(text: str) -> np.float32:
+    """The parser's rule one character at a time (the reference for the vectorised library_float32)."""
+    f32, x = np.float32, np.float32(0.0)
+    negative = text[:1] == "-"
+    i = 1 if text[:1] in ("+", "-") else 0
+    while i < len(text) and text[i].isdigit():
+        x, i = f32(f32(x * f32(10)) + f32(int(text[i]))), i + 1
+    if i < len(text) and text[i] == ".":
+        i, pos = i + 1, f32(1)
+        while i < len(text) and text[i].isdigit():
+            pos = f32(pos / f32(10))
+            x, i = f32(x + f32(f32(int(text[i])) * pos)), i + 1
+    if i < len(text) and text[i] in "eE":
+        e = int(text[i + 1:])
+        base, e = (f32(0.1), -e) if e < 0 else (f32(10), e)
+        if e:
+            while e != 1:
+                base, e, x = (f32(base * base), e // 2, x) if e % 2 == 0 else (base, e - 1, f32(x * base))
+            x = f32(x * base)
+    return f32(-x) if negative else x
+
+
+def test_library_float32_follows_the_parsers_rule_digit_by_digit():
+    fields = ["0", "-0.0", "+1", "0.0325", "-0.0325", ".5", "7.", "123456789.123456789", "-0.36495319421188410",
+              "1e-05", "-3.25E-2", "2.5e+3", "1e0", "4e1", "0.1e7", "1e-45", "1e-50", "3e38", "1e39", "-1e300",
+              "0.000000000000000000000001234", "00012.50", "9" * 45]
+    want = np.array([_parse_like_the_library(f) for f in fields], dtype=np.float32)
+    got = library_float32(fields)
+    assert got.dtype == np.float32 and np.array_equal(got, want, equal_nan=True)
+    assert library_float32([]).shape == (0,)
+
+
+def test_sincosf_is_glibcs_sinf_and_cosf():
+    """Where this machine's C library is glibc >= 2.28 (whose sinf/cosf the library's Linux wheels call),
+    compare every bit on angles of the whole accepted range; elsewhere, check the values are within one unit."""
+    import ctypes
+    import platform
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-np.pi / 2, np.pi / 2, 20000), rng.uniform(-1e-3, 1e-3, 500),
+                        [0.0, 2.0 ** -12, -2.0 ** -12, 0.75, -0.75, 0.7853982, 1.5707963, -1.5707964]])
+    x = x.astype(np.float32)
+    sin, cos = sincosf(x)
+    assert sin.dtype == cos.dtype == np.float32
+    assert np.all(np.abs(sin - np.sin(x.astype(np.float64))) <= np.spacing(np.abs(sin)))
+    assert np.all(np.abs(cos - np.cos(x.astype(np.float64))) <= np.spacing(np.abs(cos)))
+    libc, version = platform.libc_ver()
+    if libc != "glibc" or tuple(int(v) for v in version.split(".")[:2]) < (2, 28):
+        pytest.skip("glibc >= 2.28 not present: bitwise comparison not possible here")
+    libm = ctypes.CDLL("libm.so.6")
+    for fn, ours in (("sinf", sin), ("cosf", cos)):
+        f = getattr(libm, fn)
+        f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
+        theirs = np.array([f(float(v)) for v in x], dtype=np.float32)
+        assert np.array_equal(ours, theirs), (fn, x[ours != theirs][:5])
 
 
 def test_gen1_without_depth_uses_the_stated_default_and_the_file_depth_when_known():

@@ -22,6 +22,11 @@ Decoding, exactly as Aria's own library (projectaria_tools ``mps.read_eyegaze``)
   the midpoint of the shortest segment between the two rays, valid unless the rays are closer than 0.75 degrees
   to parallel, diverge or meet behind an eye, miss each other by more than 3 cm, or meet farther than 6 m along
   the mean direction. depth = distance from the eyes' midpoint to that point when valid, else 0 (unknown).
+  The rays are ~7 degrees apart, so the solve magnifies float32 rounding ~100-fold: it is computed with the
+  library's own roundings (its float32 parse of the per-eye angles and eye origins, glibc's ``sinf``/``cosf``,
+  double from there, the point and depth rounded to float32; :mod:`~gazeattn.data.gaze_formats.aria_float32`),
+  which reproduces the library's point and depth bit for bit on the sample files. The decoded ``yaw``,
+  ``pitch`` and per-eye fields stay the float64 of the file's decimals.
 
 The 3D point used for a pixel (:func:`gaze_points_cpf`): the Gen2 spatial point when valid, else the point along
 (yaw, pitch) at the file's depth when it is known (> 0), else at ``default_depth_m`` = 1.0 m: the depth that
@@ -45,6 +50,7 @@ import numpy as np
 
 from gazeattn.data.gaze_formats.align import frame_rows, frame_times, nearest_sample
 from gazeattn.data.gaze_formats.aria_calibration import AriaCamera, read_device_calibration
+from gazeattn.data.gaze_formats.aria_float32 import library_float32, sincosf
 from gazeattn.data.gaze_formats.csvfile import CsvRows, non_decreasing, read_rows, require
 from gazeattn.utils.errors import DataError
 
@@ -114,36 +120,51 @@ def unit_direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
 
 
 def _eye_direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-    cp = np.cos(pitch)
-    return np.stack([np.sin(yaw) * cp, np.sin(pitch), np.cos(yaw) * cp], axis=-1)
+    """The library's eye direction: float32 sin/cos (glibc's) of float32 angles, the products in double."""
+    sin_yaw, cos_yaw = (v.astype(np.float64) for v in sincosf(yaw))
+    sin_pitch, cos_pitch = (v.astype(np.float64) for v in sincosf(pitch))
+    return np.stack([sin_yaw * cos_pitch, sin_pitch, cos_yaw * cos_pitch], axis=-1)
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of (n, 3) arrays summed left to right, as Eigen sums a Vector3d's."""
+    return (u[:, 0] * v[:, 0] + u[:, 1] * v[:, 1]) + u[:, 2] * v[:, 2]
 
 
 def vergence_point(left_origin: np.ndarray, left_yaw: np.ndarray, left_pitch: np.ndarray, right_origin: np.ndarray,
-                   right_yaw: np.ndarray, right_pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(points (n, 3), valid (n,)): the midpoint of the shortest segment between the two eye rays, with the
-    validity rules of the module docstring; invalid rows get zeros."""
+                   right_yaw: np.ndarray, right_pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points (n, 3), valid (n,), depth (n,)): the midpoint of the shortest segment between the two eye rays and
+    its distance from the eyes' midpoint, with the validity rules of the module docstring and the library's
+    arithmetic (inputs taken as float32, as its ``float`` fields hold them; results rounded to float32, returned
+    as float64); invalid rows get zeros."""
+    inputs = [np.asarray(v, dtype=np.float64).astype(np.float32)
+              for v in (left_origin, left_yaw, left_pitch, right_origin, right_yaw, right_pitch)]
     with np.errstate(all="ignore"):  # absurd eye origins (1e300 m) give inf/nan: such rows come out not valid
-        return _vergence_point(left_origin, left_yaw, left_pitch, right_origin, right_yaw, right_pitch)
+        return _vergence_point(*inputs)
 
 
 def _vergence_point(left_origin, left_yaw, left_pitch, right_origin, right_yaw, right_pitch):  # see vergence_point
     d1, d2 = _eye_direction(left_yaw, left_pitch), _eye_direction(right_yaw, right_pitch)
-    c = np.clip(np.sum(d1 * d2, axis=-1), -1.0, 1.0)
+    left_origin, right_origin = left_origin.astype(np.float64), right_origin.astype(np.float64)
+    c = np.clip(_dot(d1, d2), -1.0, 1.0)
     denom = 1.0 - c * c
     p12 = left_origin - right_origin
-    a, b = np.sum(d1 * p12, axis=-1), np.sum(d2 * p12, axis=-1)
+    a, b = _dot(d1, p12), _dot(d2, p12)
     t = (c * b - a) / denom
     s = (b - c * a) / denom
     p_left = left_origin + t[:, None] * d1
     p_right = right_origin + s[:, None] * d2
     point = 0.5 * (p_left + p_right)
     fused = d1 + d2
-    fused /= np.maximum(np.linalg.norm(fused, axis=-1, keepdims=True), 1e-300)
+    fused /= np.maximum(np.sqrt(_dot(fused, fused)), 1e-300)[:, None]
     centre = 0.5 * (left_origin + right_origin)
-    valid = ((c <= np.cos(np.deg2rad(VERGENCE_MIN_ANGLE_DEG))) & (denom >= 1e-12) & (t >= 0) & (s >= 0)
-             & (np.linalg.norm(p_left - p_right, axis=-1) <= VERGENCE_MAX_MISS_M)
-             & (np.sum(fused * (point - centre), axis=-1) <= VERGENCE_MAX_DEPTH_M))
-    return np.where(valid[:, None], point, 0.0), valid
+    miss = p_left - p_right
+    valid = ((c <= np.cos(VERGENCE_MIN_ANGLE_DEG * np.pi / 180.0)) & (denom >= 1e-12) & (t >= 0) & (s >= 0)
+             & (np.sqrt(_dot(miss, miss)) <= VERGENCE_MAX_MISS_M)
+             & (_dot(fused, point - centre) <= VERGENCE_MAX_DEPTH_M))
+    depth = np.sqrt(_dot(point - centre, point - centre)).astype(np.float32).astype(np.float64)
+    point = point.astype(np.float32).astype(np.float64)
+    return np.where(valid[:, None], point, 0.0), valid, np.where(valid, depth, 0.0)
 
 
 def _angles(rows: CsvRows, name: str) -> np.ndarray:
@@ -154,6 +175,16 @@ def _angles(rows: CsvRows, name: str) -> np.ndarray:
         raise DataError(rows.path, f"column {name!r}: {v[k]!r} rad is not an angle within +-90 degrees",
                         int(rows.lines[k]))
     return v
+
+
+def _gen2_vergence(rows: CsvRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gen2's (point, valid, depth) from the per-eye fields as the library parses them (float32, its rounding);
+    the columns have been checked to hold numbers."""
+    lib = {name: library_float32(rows.text(name)) for name in
+           ("left_yaw_rads_cpf", "right_yaw_rads_cpf", "left_pitch_rads_cpf", "right_pitch_rads_cpf", *EYE_COLUMNS)}
+    eyes = np.stack([lib[c] for c in EYE_COLUMNS], axis=-1)
+    return vergence_point(eyes[:, :3], lib["left_yaw_rads_cpf"], lib["left_pitch_rads_cpf"],
+                          eyes[:, 3:], lib["right_yaw_rads_cpf"], lib["right_pitch_rads_cpf"])
 
 
 def read_eye_gaze(path: str | os.PathLike) -> EyeGaze:
@@ -180,13 +211,8 @@ def read_eye_gaze(path: str | os.PathLike) -> EyeGaze:
         yaw = _angles(rows, "yaw_rads_cpf")
         extra["left_pitch"] = _angles(rows, "left_pitch_rads_cpf")
         extra["right_pitch"] = _angles(rows, "right_pitch_rads_cpf")
-        spatial, valid = vergence_point(extra["left_eye_cpf"], extra["left_yaw"], extra["left_pitch"],
-                                        extra["right_eye_cpf"], extra["right_yaw"], extra["right_pitch"])
-    if layout == GEN2:
-        centre = 0.5 * (extra["left_eye_cpf"] + extra["right_eye_cpf"])
-        with np.errstate(all="ignore"):
-            depth = np.where(valid, np.linalg.norm(spatial - centre, axis=-1), 0.0)
-    else:
+        spatial, valid, depth = _gen2_vergence(rows)
+    if layout != GEN2:
         depth = rows.floats("depth_m", empty=0.0)
         bad = np.flatnonzero(depth < 0)
         if bad.size:
