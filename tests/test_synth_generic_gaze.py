@@ -169,3 +169,21 @@ def test_force_switches_the_format_without_leftovers(worlds, tmp_path, capsys):
     assert sorted(p.name for p in (root / "gaze").iterdir()) == sorted(
         p.name for p in (worlds["aria-mps"] / "gaze").iterdir())
     assert main(["check", str(root), "--strict"]) == 0
+
+
+def test_the_synthetic_aria_camera_is_like_the_real_one():
+    """At 1408 x 1408 the synthetic camera is the real RGB camera but for the principal point and the pose: the same
+    field of view (to 1.5 degrees at the sides) and a rotation 1.1 degrees from the real one."""
+    real = read_device_calibration(Path(__file__).parent / "data" / "aria" / "aea_snippet" / "device_calibration.json")
+    synthetic = synthetic_aria_camera(1408, 1408)
+    assert (synthetic.width, synthetic.height) == (real.width, real.height)
+    sides = np.array([[0.0, 703.5], [1407.0, 703.5], [703.5, 0.0], [703.5, 1407.0]])
+
+    def angle_deg(cam):
+        rays = cam.model.unproject(sides)
+        return np.degrees(np.arccos(rays[:, 2] / np.linalg.norm(rays, axis=1)))
+
+    assert np.all(np.abs(angle_deg(synthetic) - angle_deg(real)) < 1.5) and np.all(angle_deg(synthetic) > 55)
+    r = real.t_device_camera[:3, :3].T @ synthetic.t_device_camera[:3, :3]
+    assert np.degrees(np.arccos((np.trace(r) - 1) / 2)) < 1.2
+    assert np.allclose(synthetic.t_device_cpf, real.t_device_cpf)

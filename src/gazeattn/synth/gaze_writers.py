@@ -106,7 +106,7 @@ def synthetic_aria_camera(width: int, height: int) -> AriaCamera:
     607.0 px * side / 1408; the same distortion terms, so the same field of view, about 110 degrees across that
     side), principal point at the centre of the raw image, which is the upright one turned back (``height`` x
     ``width``); the camera's pose in the device frame and the CPF are the CAD's of a DVT-S device (the real
-    calibration's pose is within about 1 degree of it)."""
+    calibration's pose is 1.1 degrees from it)."""
     f = ARIA_F_PER_SIDE * max(width, height)
     raw_w, raw_h = height, width  # the raw image is the upright one turned 90 degrees counter-clockwise
     model = Fisheye624(fx=f, fy=f, cx=(raw_w - 1) / 2, cy=(raw_h - 1) / 2, k=ARIA_K, p=ARIA_P, s=ARIA_S)
