@@ -17,8 +17,9 @@ from gazeattn.data.source import FORMATS, detect_format
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gazeattn check", description=
                                      "Summarise what a dataset has and lacks: split clips without a video "
-                                     "or frame folder, recordings without a gaze file, clips with no fixation, label "
-                                     "ranges and clip lengths.")
+                                     "or frame folder, recordings without a gaze file, each recording's gaze coverage "
+                                     "(frames with gaze, fixations), clips with no fixation, label ranges and clip "
+                                     "lengths.")
     parser.add_argument("root", help="dataset root: EGTEA (cropped_clips/, gaze_data/, action_annotation/) or generic "
                                      "(videos/, gaze/, labels.csv, splits/; docs/data-generic.md)")
     parser.add_argument("--format", choices=FORMATS, help="the dataset's layout (default: generic when ROOT holds "

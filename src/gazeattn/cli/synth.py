@@ -1,6 +1,7 @@
-"""`gazeattn synth OUT [--world NAME] [--layout egtea|generic] [--knob value ...]`: write a synthetic dataset in the
-exact EGTEA Gaze+ layout, or in the generic layout of the user's own videos (see gazeattn.synth). A named world sets
-the difficulty knobs; each flag overrides one of them."""
+"""`gazeattn synth OUT [--world NAME] [--layout egtea|generic] [--gaze-format F] [--knob value ...]`: write a
+synthetic dataset in the exact EGTEA Gaze+ layout, or in the generic layout of the user's own videos (see
+gazeattn.synth), its gaze in one of the gaze formats. A named world sets the difficulty knobs; each flag overrides
+one of them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from gazeattn.synth import (ACTION_POSITIONS, CHOICES, WORLD_NOTES, WORLDS, SynthConfig, synth_world,
-                            write_synthetic_egtea, write_synthetic_generic)
+from gazeattn.synth import (ACTION_POSITIONS, CHOICES, GAZE_FORMATS, WORLD_NOTES, WORLDS, SynthConfig,
+                            synth_world, write_synthetic_egtea, write_synthetic_generic)
 from gazeattn.cli import parsed_config
 from gazeattn.utils.errors import OutputError, output_error
 
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=tuple(WRITERS), default="egtea",
                    help="egtea (default: EGTEA Gaze+'s folders) or generic (videos/, gaze/, labels.csv, splits/: "
                         "train with --set data.format=generic)")
+    p.add_argument("--gaze-format", choices=GAZE_FORMATS, default="begaze",
+                   help="with --layout generic: each video's gaze file in this format (default begaze; aria-mps: MPS "
+                        "eye gaze with a synthetic device calibration and the frames' capture times; egoexo4d: 2D "
+                        "pixels at 10 Hz; ego4d: normalised, y flipped; docs/data-generic.md)")
     p.add_argument("--world", default="demo", choices=list(WORLDS), help="named world (default demo)")
     _add_clip_knobs(p, d)
     _add_scene_knobs(p, d)
@@ -162,6 +167,9 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         if args.layout == "generic":
             raise ValueError("--frames writes EGTEA's images_rgb/ folders; not with --layout generic")
         overrides["frames"] = True
+    if args.gaze_format != "begaze" and args.layout != "generic":
+        raise ValueError(f"--gaze-format {args.gaze_format} writes the generic layout's gaze files: "
+                         "add --layout generic")
     return synth_world(args.world, seed=args.seed, **overrides)
 
 
@@ -174,7 +182,8 @@ def main(argv: list[str]) -> int:
     existed = args.out.exists()
     fresh = not existed or (args.out.is_dir() and not any(args.out.iterdir()))
     try:
-        s = WRITERS[args.layout](args.out, config, force=args.force)
+        extra = {"gaze_format": args.gaze_format} if args.layout == "generic" else {}
+        s = WRITERS[args.layout](args.out, config, force=args.force, **extra)
     except FileExistsError as err:
         print(f"gazeattn synth: error: {err}", file=sys.stderr)
         return 1

@@ -286,6 +286,13 @@ class EgteaClips(Dataset):
         return list(seen.items())
 
     def _report_bad(self, problems: list[tuple[str, str]]) -> None:
+        """``on_bad_clip="error"``: one DataError listing the clips, one line when they share one reason (a damaged
+        gaze file or calibration stops every clip of its recording); "skip": each is logged and recorded."""
+        if self.on_bad_clip == "error" and len({why for _, why in problems}) == 1:
+            names = ", ".join(clip for clip, _ in problems[:20]) + (
+                f", ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+            raise DataError(self.layout.root, f"{len(problems)} clip(s) cannot be read ({names}; use --on-bad-clip "
+                                              f"skip to leave them out): {problems[0][1]}")
         if self.on_bad_clip == "error":
             listing = "\n".join(f"  {clip}: {why}" for clip, why in problems[:20])
             more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from gazeattn.data.annotations import SplitEntry
-from gazeattn.data.begaze import FIXATION
+from gazeattn.data.begaze import FIXATION, SACCADE, TRUNCATED
 from gazeattn.data.source import SUBSETS, ClipCatalog, open_dataset
 from gazeattn.data.video import probe_video
 from gazeattn.utils.errors import DataError
 
 _LIST_LIMIT = 50  # clips listed per problem; counts are always complete
+_COVERAGE_LINES = 20  # recordings whose gaze coverage the text report lists (the JSON lists every one)
 
 
 @dataclass
@@ -38,6 +39,18 @@ class SubsetReport:
 
 
 @dataclass
+class RecordingGaze:
+    """One recording's gaze as its format's reader gives it (the per-frame table): how many frames have a measured
+    point (fixation, saccade or truncated: outside the frame) and how many are fixations."""
+
+    session: str
+    format: str
+    n_frames: int
+    n_with_gaze: int
+    n_fixation: int
+
+
+@dataclass
 class DatasetReport:
     root: str
     split: int
@@ -49,6 +62,7 @@ class DatasetReport:
     sessions: int = 0
     sessions_without_gaze: list[str] = field(default_factory=list)
     gaze_errors: list[str] = field(default_factory=list)
+    gaze_coverage: list[RecordingGaze] = field(default_factory=list)  # recordings with a readable gaze file
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -90,6 +104,10 @@ def _session_fixations(catalog: ClipCatalog, sessions: list[str], report: Datase
             report.sessions_without_gaze.append(session)
             continue
         fixations[session] = _fixation_frames(table)
+        fmt = catalog.gaze_format(session) if hasattr(catalog, "gaze_format") else "begaze"
+        report.gaze_coverage.append(RecordingGaze(
+            session=session, format=fmt, n_frames=int(table.shape[0]), n_fixation=int(fixations[session].sum()),
+            n_with_gaze=int(np.isin(table[:, 2], (FIXATION, SACCADE, TRUNCATED)).sum())))
     return fixations
 
 
@@ -205,9 +223,28 @@ def format_report(report: DatasetReport, *, window: int = 24) -> str:
                      + (f" (e.g. {', '.join(sub.no_fixation[:3])})" if sub.no_fixation else ""))
         for bad in sub.unreadable[:10]:
             lines.append(f"    unreadable: {bad}")
+    lines += _coverage_lines(report.gaze_coverage)
     for err in report.gaze_errors + report.errors:
         lines.append(f"  error: {err}")
     for warning in report.warnings:
         lines.append(f"  warning: {warning}")
     lines.append("  OK" if report.ok else "  problems found (see above)")
     return "\n".join(lines)
+
+
+def _coverage_lines(coverage: list[RecordingGaze]) -> list[str]:
+    """The gaze coverage of the recordings with gaze: all together, then each (the first :data:`_COVERAGE_LINES`)."""
+    if not coverage:
+        return []
+
+    def share(n: int, of: int) -> str:
+        return f"{100.0 * n / of:.1f} %" if of else "-"
+
+    frames = sum(c.n_frames for c in coverage)
+    lines = [f"  gaze coverage: {share(sum(c.n_with_gaze for c in coverage), frames)} of {frames} frames with gaze, "
+             f"{share(sum(c.n_fixation for c in coverage), frames)} fixations ({len(coverage)} recordings)"]
+    lines += [f"    {c.session} ({c.format}): {c.n_frames} frames, with gaze {share(c.n_with_gaze, c.n_frames)}, "
+              f"fixations {share(c.n_fixation, c.n_frames)}" for c in coverage[:_COVERAGE_LINES]]
+    if len(coverage) > _COVERAGE_LINES:
+        lines.append(f"    ... and {len(coverage) - _COVERAGE_LINES} more (--json lists every one)")
+    return lines

@@ -23,7 +23,8 @@ camera motion, gaze noise, clip lengths, the action's share of the clip) and the
 draw (``tests/test_synth_worlds.py`` pins its files and pixels).
 
 ``write_synthetic_generic(out, config)`` writes the same world in the generic layout of the user's own videos
-(one video and one BeGaze file per session, ``labels.csv``, ``splits/``; :mod:`gazeattn.synth.generic_writer`).
+(one video and one BeGaze file per session, ``labels.csv``, ``splits/``; :mod:`gazeattn.synth.generic_writer`),
+its gaze optionally in another format (``gaze_format``: :data:`GAZE_FORMATS`; :mod:`gazeattn.synth.gaze_writers`).
 
 Modules, in the order a world is made: ``config`` (what to make), ``plan`` (sessions, clips, labels, split, each
 session's look), ``vocabulary`` (nouns, verbs, actions), ``scene`` (objects and hand and how they move),
@@ -47,13 +48,15 @@ session's look), ``vocabulary`` (nouns, verbs, actions), ``scene`` (objects and 
   ``object``-th object, or null);
 - with ``gaze_offset_share`` only, ``sessions[name]["tracker_drift"]`` (normalised [dx, dy] added to the drifted
   share of the fixations, on top of the calibration offset);
+- ``gaze_format`` (the generic layout with ``gaze_format`` other than begaze only): the format of the gaze files;
 - ``files``: every file written, relative to OUT (``--force`` uses it to remove a previous run's leftovers).
 """
 
 from gazeattn.synth.config import ACTION_POSITIONS, WORLD_NOTES, WORLDS, SynthConfig, synth_world
 from gazeattn.synth.scene import CHOICES
 from gazeattn.synth.generic_writer import write_synthetic_generic
+from gazeattn.synth.gaze_writers import GAZE_FORMATS
 from gazeattn.synth.writer import TRUTH_NAME, SynthSummary, write_synthetic_egtea
 
-__all__ = ["ACTION_POSITIONS", "CHOICES", "TRUTH_NAME", "WORLDS", "WORLD_NOTES", "SynthConfig", "SynthSummary",
-           "synth_world", "write_synthetic_egtea", "write_synthetic_generic"]
+__all__ = ["ACTION_POSITIONS", "CHOICES", "GAZE_FORMATS", "TRUTH_NAME", "WORLDS", "WORLD_NOTES", "SynthConfig",
+           "SynthSummary", "synth_world", "write_synthetic_egtea", "write_synthetic_generic"]

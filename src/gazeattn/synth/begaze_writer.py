@@ -128,6 +128,11 @@ def _f2(values: np.ndarray) -> list[str]:
     return ["NaN" if v != v else f"{v:.2f}" for v in values.tolist()]
 
 
+def written_px(values: np.ndarray) -> np.ndarray:
+    """The pixel values a reader gets back from this writer's two-decimal fields (NaN stays NaN)."""
+    return np.array(_f2(np.asarray(values, dtype=np.float64)), dtype=np.float64)
+
+
 def write_begaze(
     path: str | Path,
     *,
