@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset root (default: the one the run was trained on)")
     p.add_argument("--split", type=int, help="split number (default: the run's)")
     p.add_argument("--split-dir", help="read test_splitN.txt from this folder (with --split-part validation: "
-                   "train_splitN.txt; default: the run's data.split_dir)")
+                   "train_splitN.txt; default: the run's data.split_dir, or with --data that dataset's own files)")
     p.add_argument("--split-part", choices=("test", "validation"), default="test", help="the clips evaluated: the "
                    "test split (default), or the validation clips the run held out of its training split (recomputed "
                    "from its saved data.validation_* config: exactly the clips it never trained on)")
@@ -69,11 +69,11 @@ def main(argv: list[str]) -> int:
 
 def _run_config(args: argparse.Namespace, config):
     """The run's config with the dataset, split and split folder this command reads: ``--data``, ``--split`` and
-    ``--split-dir`` (for the validation clips, default the run's data.split_dir; for the test split, the layout's
-    own file)."""
+    ``--split-dir``. Without ``--split-dir`` the split files are the run's (its ``data.split_dir``, as training,
+    its evaluations and the study read them), except with ``--data``: another dataset's own split files."""
     import dataclasses
 
-    split_dir = args.split_dir or (config.data.split_dir if args.split_part == "validation" else "")
+    split_dir = args.split_dir or ("" if args.data else config.data.split_dir)
     data = dataclasses.replace(config.data, root=args.data or config.data.root, split=args.split or config.data.split,
                                split_dir=split_dir)
     return dataclasses.replace(config, data=data)
