@@ -177,6 +177,7 @@ class LossConfig:
     kl: float = 1.0
     surrogate: float = 1.0
     gaze_dropout: float = 0.0
+    measured_z: float = 0.0
     kl_normalize: str = "valid"  # one of KL_NORMALIZE: the KL's mean over the slots with a target, or all slots
 
     def __post_init__(self) -> None:
@@ -184,6 +185,8 @@ class LossConfig:
             raise ValueError(f"loss weights must be finite, got {self}")
         if not 0.0 <= self.gaze_dropout <= 1.0:  # NaN fails too
             raise ValueError(f"loss.gaze_dropout must be in [0, 1], got {self.gaze_dropout}")
+        if not 0.0 <= self.measured_z <= 1.0:
+            raise ValueError(f"loss.measured_z must be in [0, 1], got {self.measured_z}")
         _check_allowed("loss", self, {"kl_normalize": KL_NORMALIZE})
 
 

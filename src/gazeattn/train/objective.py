@@ -83,6 +83,31 @@ def gaze_dropout(z: Tensor, p: float, generator: torch.Generator | None) -> tupl
     return torch.where(dropped[:, None, None, None], uniform_gaze_map(z), z), dropped
 
 
+MEASURED_Z_SALT = 0x7EAC  # teacher forcing's draws: a stream of their own, beside the estimator's and dropout's
+
+
+def measured_z(z: Tensor, batch: dict[str, Tensor], p: float,
+               generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """(z̃, forced): teacher forcing. Each clip with a measured target in some slot is chosen with probability
+    ``p``; a chosen clip's z (B, T', H', W') takes the measured target map in every slot that has one
+    (``gaze_mask``) and keeps its own map elsewhere.
+
+    ``forced`` (B,) bool says which clips took measured maps (None when p = 0). p = 0 returns z itself and draws
+    nothing; the draws come from a CPU generator seeded from the step's seed xor :data:`MEASURED_Z_SALT`, as
+    :func:`gaze_dropout`'s do.
+    """
+    if p <= 0.0:
+        return z, None
+    if generator is None:
+        raise ValueError("loss.measured_z needs the step's generator (its draws must not come from the global RNG)")
+    draws = torch.Generator().manual_seed(generator.initial_seed() ^ MEASURED_Z_SALT)
+    mask = batch["gaze_mask"].to(z.device).bool()  # (B, T')
+    forced = (torch.rand(z.shape[0], generator=draws) < p).to(z.device) & mask.any(1)  # (B,)
+    slots = forced[:, None] & mask  # (B, T')
+    target = batch["gaze_target"].to(device=z.device, dtype=z.dtype)  # (B, T', H', W')
+    return torch.where(slots[..., None, None], target, z), forced
+
+
 def candidate_loss_fn(model, x5: Tensor, labels: Tensor):
     """loss_fn(z) for the estimators: CE (B, M) of candidate maps (B, M, T', H', W'), x5 computed once.
 
@@ -162,6 +187,9 @@ class GazeObjective:
         if logits is not None:
             terms["gaze_logits"] = logits
         if z is not None and attends:
+            z, forced = measured_z(z, batch, w.measured_z, generator)
+            if forced is not None:
+                stats["measured_z_share"] = float(forced.float().mean())
             z, dropped = gaze_dropout(z, w.gaze_dropout, generator)
             if dropped is not None:
                 stats["gaze_dropped"] = float(dropped.float().mean())
