@@ -226,15 +226,21 @@ class Run:
 
     def evaluate_and_log(self, step: int) -> dict[str, dict[str, Any]]:
         """Evaluate on each part of ``TrainConfig.eval_parts`` (the validation clips when the run holds some out,
-        else the test split; every rank takes part) and log each result; returns them by part."""
+        else the test split; every rank takes part) and log each result; returns them by part.
+
+        The global RNG states (CPU, and this run's GPU) are restored afterwards: an evaluation draws from them (a
+        DataLoader's base seed), and training's dropout must not see whether or how often a run evaluated, so
+        ``run.eval_every`` never changes the weights."""
         config, results = self.config, {}
-        for part in config.eval_parts():
-            results[part] = evaluate(
-                self.model, self.layout, self.splits.part(part), config.clip_config(), variant=config.run.variant,
-                test_gaze=config.estimator.test_gaze, seed=config.run.seed, batch=config.run.batch,
-                workers=self.parallel.workers, prefetch=config.data.prefetch, device=self.device, dist=self.dist,
-                on_bad_clip=config.data.on_bad_clip, class_names=self.class_names)
-            self.log(eval_record(step, results[part], split=part))
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for part in config.eval_parts():
+                results[part] = evaluate(
+                    self.model, self.layout, self.splits.part(part), config.clip_config(),
+                    variant=config.run.variant, test_gaze=config.estimator.test_gaze, seed=config.run.seed,
+                    batch=config.run.batch, workers=self.parallel.workers, prefetch=config.data.prefetch,
+                    device=self.device, dist=self.dist, on_bad_clip=config.data.on_bad_clip,
+                    class_names=self.class_names)
+                self.log(eval_record(step, results[part], split=part))
         return results
 
 
