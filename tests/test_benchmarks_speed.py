@@ -138,3 +138,13 @@ def test_contention_today_flags_reproduce_todays_defaults():
     assert config.run.diagnose_every_step is True and config.run.reuse_memory is False
     new = config_from_args(build_parser().parse_args(["--out", "x"]))
     assert (new.data.workers, new.run.threads, new.run.diagnose_every_step, new.run.reuse_memory) == (-1, 0, False, True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the bad device is a GPU asked of a machine without one")
+def test_a_device_this_torch_cannot_use_is_a_usage_error(capsys):
+    from gazeattn.benchmarks.speed.cli import main as speed_main
+    with pytest.raises(SystemExit) as stop:
+        speed_main(["--device", "cuda", "--parts", "step"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error: --device: 'cuda' is not available here" in err

@@ -23,24 +23,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from gazeattn.utils.cores import usable_cores
+
 __all__ = ["Parallelism", "choose_parallelism", "jobs_threads", "parallelism_of", "usable_cores", "CHOSEN_WORKERS",
            "CHOSEN_THREADS"]
 
 CHOSEN_THREADS = 0  # run.threads = 0: chosen
 CHOSEN_WORKERS = -1  # data.workers = -1: chosen
 MAX_CHOSEN_WORKERS = 4
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), else the machine's logical CPUs, at least 1. Inside a
-    Slurm job, at most the CPUs it was given (``SLURM_CPUS_PER_TASK``): clusters that do not pin a job's CPUs leave
-    it the whole node's affinity, and a job that took them all would slow its neighbours."""
-    try:
-        cores = max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        cores = max(1, os.cpu_count() or 1)
-    given = os.environ.get("SLURM_CPUS_PER_TASK", "") if os.environ.get("SLURM_JOB_ID") else ""
-    return min(cores, int(given)) if given.isdigit() and int(given) > 0 else cores
 
 
 @dataclass(frozen=True)

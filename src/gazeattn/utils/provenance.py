@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import gazeattn
+from gazeattn.utils.cores import usable_cores
 
 # Environment variables that change which kernels run (or how many threads they use), recorded when set.
 KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR",
@@ -64,14 +65,6 @@ def _cpuinfo() -> dict[str, str]:
     except OSError:
         pass
     return fields
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity; ``os.cpu_count()`` where that is not known)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=8)

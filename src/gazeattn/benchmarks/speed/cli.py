@@ -21,17 +21,10 @@ from gazeattn.benchmarks.speed.common import SHAPES
 from gazeattn.benchmarks.speed.inference import INFERENCE_MODES
 from gazeattn.benchmarks.speed.train_step import COPY_BASELINE, MEMORY_METHOD_CPU, MEMORY_METHOD_CUDA
 from gazeattn.train.config import MODELS
+from gazeattn.train.distributed import pick_device
 
 PARTS = ("train", "step", "data", "inference")
 STEP_VARIANTS = ("gaze-direct", "i3d", "gaze-gumbel")  # the step part's default variants
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
-    return torch.device(name)
 
 
 def _load() -> list[float] | None:
@@ -129,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="smoke run: cpu shape, batch 2, 1 repetition, gaze-direct and i3d, tiny data world")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
+    try:
+        pick_device(args.device)
+    except ValueError as err:
+        p.error(f"--device: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = [m for m in args.modes if not (args.no_compile and m == "compile")]
