@@ -3,7 +3,8 @@ moment. Each command must print one line ``gazeattn CMD: interrupted...``, exit 
 nothing behind that blocks running the same command again.
 
 The moment is chosen by :data:`HANG`, run as the child's ``python -c``: it replaces one function of the package by
-one that touches a file (the test's cue to send SIGINT) and then waits, so the signal arrives at a known place.
+one that touches a file (the test's cue to send SIGINT) and then waits in short sleeps, so the signal arrives at a
+known place and is acted on whichever of the process's threads the kernel hands it to.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def hang(*args, **kwargs):
     if len(calls) < int(nth or 1):
         return real(*args, **kwargs)
     cue.touch()
-    time.sleep(300)
+    for _ in range(3000):  # short sleeps: a SIGINT that lands on another thread (FFmpeg's, a loader's) only sets
+        time.sleep(0.1)    # Python's flag and would not wake one long sleep; between two short ones it raises
 setattr(module, name, hang)
 from gazeattn.cli import main
 sys.exit(main(argv))
