@@ -171,7 +171,13 @@ class LossConfig:
 
     ``kl_normalize``: "valid" (the default) averages the KL over the batch's slots that have a measured target,
     so a batch with one gazed clip puts the whole KL weight on it; "all" divides by every slot of the batch, so a
-    gazed clip weighs what it weighs when every clip has gaze (the KL's weight shrinks with the gaze budget)."""
+    gazed clip weighs what it weighs when every clip has gaze (the KL's weight shrinks with the gaze budget).
+
+    ``self_gaze`` w (default 0, off): self-training of the gaze head where gaze is scarce. On every slot without a
+    measured target whose q is confident (max q ≥ ``self_gaze_threshold``), q's own argmax cell (no gradient
+    through the target) is a target: w · the mean over those slots' cross-entropy, divided by the number of
+    slots without a measured target (so the term grows as q grows confident); see
+    :func:`gazeattn.train.objective.self_gaze_loss`."""
 
     ce: float = 1.0
     kl: float = 1.0
@@ -179,6 +185,8 @@ class LossConfig:
     gaze_dropout: float = 0.0
     measured_z: float = 0.0
     kl_normalize: str = "valid"  # one of KL_NORMALIZE: the KL's mean over the slots with a target, or all slots
+    self_gaze: float = 0.0  # weight of the own-gaze targets on slots without a measured one (0: off)
+    self_gaze_threshold: float = 0.5  # a slot takes q's own argmax as its target when max q reaches this
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(x) for x in (self.ce, self.kl, self.surrogate)):
@@ -187,6 +195,10 @@ class LossConfig:
             raise ValueError(f"loss.gaze_dropout must be in [0, 1], got {self.gaze_dropout}")
         if not 0.0 <= self.measured_z <= 1.0:
             raise ValueError(f"loss.measured_z must be in [0, 1], got {self.measured_z}")
+        if not (math.isfinite(self.self_gaze) and self.self_gaze >= 0.0):
+            raise ValueError(f"loss.self_gaze must be a finite weight >= 0, got {self.self_gaze}")
+        if not 0.0 < self.self_gaze_threshold <= 1.0:
+            raise ValueError(f"loss.self_gaze_threshold must be in (0, 1], got {self.self_gaze_threshold}")
         _check_allowed("loss", self, {"kl_normalize": KL_NORMALIZE})
 
 

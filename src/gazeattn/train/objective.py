@@ -14,6 +14,9 @@
   gaze still points its gazed half at the wrong thing. Only the classifier's z changes: the estimator samples z
   and scores its candidates at the real maps, so the surrogate and its gradient are those of p = 0 (given the
   weights). The draws come from a generator derived from the step's (:func:`gaze_dropout`).
+- Own-gaze targets (``loss.self_gaze`` w, default 0): on the slots without a measured target, q's own confident
+  argmax (max q ≥ ``loss.self_gaze_threshold``, detached) is a one-hot target (:func:`self_gaze_loss`):
+  self-training of the gaze head, so the few clips with gaze teach the trunk on the clips without.
 - The estimator's candidate losses are CE(y | x, z) of each candidate map, scored by
   ``model.candidate_losses`` on a detached x5, without autograd, without dropout (the candidates must be
   comparable) and in float32 with autocast off (under bf16 autocast the 25–147 candidates of a slot tie). The
@@ -30,12 +33,15 @@ they take no random draw from the model's generators and change no weight):
   0 when the classifier ignores where it looks, 1 when the look decides everything;
 - ``kl_target_share``: the share of the batch's slots with a KL target (``gaze_mask``): below 1 where gaze is
   missing, untracked, or left out by the gaze budget (:mod:`gazeattn.data.gaze_budget`); logged always;
+- ``self_gaze_share``: the share of the slots without a measured target that took their own argmax (logged with
+  ``loss.self_gaze`` > 0);
 - ``grad_est_norm``, ``grad_kl_norm`` and ``grad_ratio`` = ‖∂(w_ce·CE + w_s·surrogate)/∂π‖ / ‖∂(w_kl·KL)/∂π‖ on
   the gaze logits π: how much the estimator, against the gaze supervision, moves the gaze head.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +112,22 @@ def measured_z(z: Tensor, batch: dict[str, Tensor], p: float,
     slots = forced[:, None] & mask  # (B, T')
     target = batch["gaze_target"].to(device=z.device, dtype=z.dtype)  # (B, T', H', W')
     return torch.where(slots[..., None, None], target, z), forced
+
+
+def self_gaze_loss(gaze_logits: Tensor, mask: Tensor, threshold: float) -> tuple[Tensor, float]:
+    """(loss, share): the own-gaze targets' term. On each slot without a measured target (``mask`` (B, T') False)
+    whose q = softmax(logits) (B, T', H', W') has max q ≥ ``threshold``, the cross-entropy of q's own argmax
+    cell (the target detached); summed and divided by the number of slots without a measured target (at least
+    1). ``share``: the share of those slots that took a target (0 when every slot has a measured one)."""
+    logq = F.log_softmax(gaze_logits.float().flatten(2), -1)  # (B, T', K)
+    with torch.no_grad():
+        top, cell = logq.max(-1)  # (B, T')
+        free = ~mask.to(logq.device).bool()
+        taken = free & (top >= math.log(threshold))
+    nll = -logq.gather(-1, cell[..., None]).squeeze(-1)  # (B, T')
+    n_free = int(free.sum())
+    loss = (nll * taken).sum() / max(1, n_free)
+    return loss, (float(taken.sum()) / n_free if n_free else 0.0)
 
 
 def candidate_loss_fn(model, x5: Tensor, labels: Tensor):
@@ -186,6 +208,9 @@ class GazeObjective:
         logits, kl, z, surrogate = self._gaze_terms(model, x4, x5, batch, step, generator, stats)
         if logits is not None:
             terms["gaze_logits"] = logits
+        own = x5.new_zeros(())
+        if logits is not None and w.self_gaze > 0:
+            own, stats["self_gaze_share"] = self_gaze_loss(logits, batch["gaze_mask"], w.self_gaze_threshold)
         if z is not None and attends:
             z, forced = measured_z(z, batch, w.measured_z, generator)
             if forced is not None:
@@ -206,7 +231,7 @@ class GazeObjective:
             est, sup = _norm(g_est), _norm(g_kl)
             stats.update(grad_est_norm=est, grad_kl_norm=sup, grad_ratio=est / sup if sup > 0 else 0.0)
         terms.update(
-            loss=estimator_part + w.kl * kl,
+            loss=estimator_part + w.kl * kl + w.self_gaze * own,
             ce=ce, kl=kl, class_logits=class_logits,
             correct=(class_logits.argmax(-1) == labels).sum(),
         )
