@@ -462,3 +462,43 @@ def test_a_clip_skipped_while_being_read_is_said_once_with_dataloader_workers(wo
     said = [line for line in err.splitlines() if line.startswith("skipping clip ")]
     assert said, err  # the scrambled clips were drawn and failed
     assert len(said) == len({line.split(":")[0] for line in said}), said
+
+
+def test_resume_with_no_usable_checkpoint_refuses_and_keeps_them(world, tmp_path, capsys):
+    """Every checkpoint is damaged: --resume says so in one line and stops, instead of "no checkpoint ... starting
+    from step 0" (which would then write over and prune the user's folders); nothing in the folder changes."""
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL]
+    assert main([*argv, "--steps", "2"]) == 0
+    for step in (out / "checkpoints").glob("step_*"):
+        (step / "model.safetensors").write_bytes(b"not a model")
+    before = {p: p.read_bytes() for p in (out / "checkpoints").rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*argv, "--steps", "4", "--resume"]) != 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip() and "is unusable" not in line]
+    assert len(lines) == 1 and lines[0].startswith("gazeattn train: error: "), lines
+    assert str(out / "checkpoints") in lines[0] and "2 checkpoint(s), none usable" in lines[0], lines
+    assert "starting from step 0" not in captured.out + captured.err
+    assert "Traceback" not in captured.err
+    after = {p: p.read_bytes() for p in (out / "checkpoints").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_a_failed_write_names_the_checkpoint_resume_would_use_not_a_nan_one_latest_names(world, tmp_path):
+    """``latest`` names a checkpoint with NaN weights (an older version saved it): the "last good checkpoint" of a
+    failed write's message is the one --resume would continue from, the one before."""
+    from gazeattn.runs.checkpoints import _last_good, load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--set", "run.checkpoint_every=1", *SMALL,
+                 "--steps", "2"]) == 0
+    loaded = load_checkpoint(out / "checkpoints" / "step_0000002")
+    with torch.no_grad():
+        for p in loaded.model.parameters():
+            p.fill_(float("nan"))
+    save_checkpoint(out, model=loaded.model, state=loaded.state, meta=loaded.meta, step=2)
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step_0000002"
+    assert _last_good(out) == (f"the last good checkpoint is {out / 'checkpoints' / 'step_0000001'} "
+                               "(--resume continues from it)")
+    assert _last_good(tmp_path / "empty") == "no usable checkpoint has been written yet"

@@ -53,16 +53,15 @@ class CheckpointWriteError(OutputError):
 
 
 def _last_good(run_dir: str | Path) -> str:
-    """Which checkpoint ``latest`` names (the one --resume continues from), for messages about a failed write."""
-    latest = checkpoint_root(run_dir) / "latest"
+    """The checkpoint --resume would continue from (the newest that verifies and loads, weights finite), for
+    messages about a failed write."""
     try:
-        text = _read_pointer(latest)
+        loaded = load_latest(run_dir, with_state=False)
     except OSError:
-        text = ""
-    named = checkpoint_root(run_dir) / text if text and _POINTER.match(text) else None
-    if named is None or not named.is_dir():
-        return "no checkpoint has been written yet"
-    return f"the last good checkpoint is {named} (checkpoints/latest names it; --resume continues from it)"
+        loaded = None
+    if loaded is None:
+        return "no usable checkpoint has been written yet"
+    return f"the last good checkpoint is {loaded.path} (--resume continues from it)"
 
 
 def sha256_file(path: Path) -> str:

@@ -31,7 +31,8 @@ from gazeattn.train import distributed
 from gazeattn.utils.atomic import write_text_atomic
 from gazeattn.utils.provenance import code_text, provenance
 from gazeattn.runs.lock import OutputLock, acquire as acquire_lock, LOCK_NAME
-from gazeattn.runs.checkpoints import LoadedCheckpoint, load_latest, list_checkpoints, save_checkpoint
+from gazeattn.runs.checkpoints import (LoadedCheckpoint, checkpoint_root, load_latest, list_checkpoints,
+                                      save_checkpoint)
 from gazeattn.runs.provenance import append_provenance
 from gazeattn.train.bookkeeping import MetricsWindow, ProgressBar, RunLog, eval_record, report_skips
 from gazeattn.train.config import TrainConfig, from_dict
@@ -302,6 +303,11 @@ def _model_and_optimizer(config: TrainConfig, run_dir: Path, num_classes: int, *
     model = build_model(model_config(config, num_classes=num_classes))
     loaded = load_latest(run_dir) if resume else None
     if resume and loaded is None:
+        found = list_checkpoints(run_dir)
+        if found:  # the user's checkpoints stay as they are: never restarted over, never pruned
+            raise DataError(checkpoint_root(run_dir), f"--resume found {len(found)} checkpoint(s), none usable (the "
+                            "warnings above say why); move them away to start again in this folder, or train "
+                            "into a new one")
         say(f"no checkpoint in {run_dir}: starting from step 0")
     if loaded is not None:
         if loaded.model.config != model.config:
