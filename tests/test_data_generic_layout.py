@@ -4,6 +4,8 @@ the same labels and gaze as the same world in the EGTEA layout; damaged files gi
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 import shutil
 import sys
@@ -204,9 +206,18 @@ def test_prepare_writes_each_clip_span(worlds, tmp_path, capsys):
 
 def test_generic_read_as_egtea_says_so(worlds, tmp_path, capsys):
     assert main(["train", "--data", str(worlds["generic"]), "--out", str(tmp_path / "run"), "--steps", "1",
-                 *SMALL]) == 1
+                 "--set", "data.format=egtea", *SMALL]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data.format=generic" in err[0], err
+
+
+def test_train_finds_the_generic_layout_by_itself(worlds, tmp_path):
+    """No data.format given: train reads a folder with labels.csv as the generic layout (as check does) and saves
+    that in the run's config, so eval reads it alike."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(worlds["generic"]), "--out", str(run), "--steps", "1", *SMALL]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["format"] == "generic"
+    assert main(["eval", "--run", str(run), "--json"]) == 0
 
 
 @pytest.fixture(scope="module")

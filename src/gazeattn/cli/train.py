@@ -9,6 +9,7 @@ import sys
 from gazeattn.data.dataset import BAD_CLIP_POLICIES
 from gazeattn.cli import parsed_config
 from gazeattn.utils.errors import DataError
+from gazeattn.data.source import detect_format
 from gazeattn.train.config import PRESETS, apply_overrides, load_toml, parse_set_flags, preset
 from gazeattn.train.variants import VARIANTS
 
@@ -44,17 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace):
+    """The preset, then --config, then --set, then the flags; ``data.format``, when none of them sets it, is
+    detected from the folder (generic when it holds labels.csv, as ``check`` and ``prepare`` do)."""
     config = preset(args.preset)
+    given: list[dict] = []
     if args.config:
-        config = apply_overrides(config, load_toml(args.config), args.config)
+        given.append(load_toml(args.config))
+        config = apply_overrides(config, given[-1], args.config)
     if args.set:
-        config = apply_overrides(config, parse_set_flags(args.set), "--set")
+        given.append(parse_set_flags(args.set))
+        config = apply_overrides(config, given[-1], "--set")
     flags = {"data": {k: v for k, v in (("root", args.data), ("split", args.split), ("split_dir", args.split_dir),
                                         ("frames_root", args.frames_root), ("workers", args.workers),
                                         ("on_bad_clip", args.on_bad_clip)) if v is not None},
              "run": {k: v for k, v in (("variant", args.variant), ("steps", args.steps), ("batch", args.batch),
                                        ("seed", args.seed)) if v is not None}}
-    return apply_overrides(config, {k: v for k, v in flags.items() if v}, "command line")
+    config = apply_overrides(config, {k: v for k, v in flags.items() if v}, "command line")
+    if config.data.root and not any("format" in (g.get("data") or {}) for g in given):
+        detected = detect_format(config.data.root)
+        if detected != config.data.format:
+            config = apply_overrides(config, {"data": {"format": detected}}, f"the layout of {config.data.root}")
+    return config
 
 
 def main(argv: list[str]) -> int:
