@@ -275,11 +275,16 @@ def test_the_grid_trains_every_run_once_and_writes_the_report(grid):
     md = (out / "study.md").read_text()
     assert "## World `tiny`" in md and "| `direct` | gaze-direct | argmax | 2 |" in md
     assert "Paired comparisons (mean class accuracy):" in md and "gazeattn study tiny.toml" in md
+    curves = report["training_curves"]["tiny"]  # each cell's training accuracy, read from its runs' logs
+    assert [line.split(" | ")[0] for line in curves["table"][2:]] == ["| `direct`", "| `i3d`"]
+    assert all(line.split(" | ")[1:3] == ["2", "2"] for line in curves["table"][2:])  # 2 seeds, 2 steps
+    assert "Training accuracy of each cell" in md and curves["table"][2] in md
     assert not (out / ".lock").exists()
     if report["plots"]:
         png = (out / report["plots"]["tiny"]).read_bytes()
         width, height = struct.unpack(">II", png[16:24])
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and width >= 800 and height >= 400
+        assert (out / curves["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "matplotlib is not installed" in report["plots_note"]
 

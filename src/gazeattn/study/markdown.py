@@ -67,6 +67,19 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _training_lines(report: Mapping[str, Any], name: str) -> list[str]:
+    """The world's training curves: were the cells still learning when their schedules ended?"""
+    section = report.get("training_curves", {}).get(name)
+    if not section:
+        return []
+    lines = ["Training accuracy of each cell (the share of a batch classified right, mean over seeds of the last 5 "
+             "records, each record the mean of its logging interval): a cell still rising at the end was stopped "
+             "while learning.", "", *section["table"], ""]
+    if section.get("plot"):
+        lines += [f"![{name}: training curves]({section['plot']})", ""]
+    return lines
+
+
 def _world_section(report: Mapping[str, Any], world: Mapping[str, Any]) -> list[str]:
     """A world's heading, its table of cells, its plot and its comparisons' sentences."""
     name, base, comparisons = world["name"], report["spec"].get("baseline"), report["comparisons"]
@@ -95,6 +108,7 @@ def _world_section(report: Mapping[str, Any], world: Mapping[str, Any]) -> list[
                   "of the 95 % interval, seeds in brackets):", "", *by_fraction["table"], ""]
         if by_fraction.get("plot"):
             lines += [f"![{name}: accuracy against the gaze budget]({by_fraction['plot']})", ""]
+    lines += _training_lines(report, name)
     said = [c for c in comparisons if c["world"] == name and c["metric"] == "mean_class_accuracy"]
     if said:
         lines += ["Paired comparisons (mean class accuracy):", ""]

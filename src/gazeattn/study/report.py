@@ -240,6 +240,7 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
     from gazeattn.study.gaze_fraction import fraction_sections
 
     by_fraction = fraction_sections(spec, aggregates, out, plots=have_matplotlib() and not note)
+    training = training_sections(spec, records, out, plots=have_matplotlib() and not note)
     spec_dict = spec.to_dict()
     for world, w in zip(spec.worlds, spec_dict["worlds"]):
         w["description"] = world.describe()
@@ -250,11 +251,30 @@ def write_study_report(result, spec: StudySpec, *, command: Sequence[str], machi
         "grid_size": len(spec.grid()), "done": dict(result.done),
         "origins": origins(records), "runs": records, "missing": missing, "failed": failed, "aggregates": aggregates,
         "comparisons": comparisons, "selection": best_cells(aggregates), "statistics": STATISTICS, "plots": plots,
-        "gaze_fraction": by_fraction,
+        "gaze_fraction": by_fraction, "training_curves": training,
         "plots_note": note}
     result.report = report
     result.json_path = write_text_atomic(out / "study.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     result.md_path = write_text_atomic(out / "study.md", markdown(report))
+
+
+def training_sections(spec: StudySpec, records: Sequence[Mapping[str, Any]], out: Path,
+                      plots: bool) -> dict[str, dict[str, Any]]:
+    """World → {"table": markdown lines, "plot": path relative to ``out`` or None}: the cells' training curves
+    (:mod:`gazeattn.study.training_curves`); the plots under ``out/plots`` when ``plots``."""
+    from gazeattn.study.training_curves import cell_curves, curve_table, plot_training_curves
+
+    sections = {}
+    for world in spec.worlds:
+        curves = cell_curves(records, out, world.name)
+        if not curves:
+            continue
+        plot = None
+        if plots:
+            path = plot_training_curves(world.name, curves, out / "plots" / f"{world.name}-training.png")
+            plot = path.relative_to(out).as_posix()
+        sections[world.name] = {"table": curve_table(curves), "plot": plot}
+    return sections
 
 
 def _machine_text(machine: Mapping[str, Any]) -> str:
