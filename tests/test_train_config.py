@@ -216,10 +216,11 @@ def test_configs_and_model_configs_written_before_still_load():
 
 
 def test_the_three_schedules_are_pure_functions_of_the_step():
-    cpu = preset("cpu")  # AdamW 3e-3, 20 warm-up steps, cosine to 0 at 1,500; ε max(1, 1000·exp(-0.01·i)) every 10
+    cpu = preset("cpu")  # AdamW 3e-3, 20 warm-up steps, cosine to 0 at 3,000; ε max(1, 1000·exp(-0.01·i)) every 10
+    assert cpu.run.steps == 3000
     assert learning_rate(0, cpu) == pytest.approx(3e-3 / 20)
-    assert learning_rate(19, cpu) == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 19 / 1500)))
-    assert learning_rate(750, cpu) == pytest.approx(1.5e-3) and learning_rate(1500, cpu) == pytest.approx(0.0)
+    assert learning_rate(19, cpu) == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 19 / 3000)))
+    assert learning_rate(1500, cpu) == pytest.approx(1.5e-3) and learning_rate(3000, cpu) == pytest.approx(0.0)
     eps, tau = eps_schedule(cpu), tau_schedule(cpu)
     assert eps(0) == eps(9) == 1000.0 and eps(15) == pytest.approx(1000 * math.exp(-0.1)) and eps(1400) == 1.0
     assert tau(0) == tau(10_000) == 1.0

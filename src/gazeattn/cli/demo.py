@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
                         help=f"seeds: each its own world, initialisation and batch order (default "
                              f"{' '.join(map(str, DEMO_SEEDS))})")
     parser.add_argument("--steps", type=int, default=DEMO_STEPS,
-                        help=f"training steps per run (default {DEMO_STEPS}; the CPU preset trains 1,500)")
+                        help=f"training steps per run (default {DEMO_STEPS}; the CPU preset trains 3,000)")
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(DEMO_CELLS),
                         help=f"the cells: {', '.join(f'{k} ({v})' for k, v in CELLS.items())} (default "
                              f"{' '.join(DEMO_CELLS)}; with both direct and gumbel the two estimators are compared)")

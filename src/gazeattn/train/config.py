@@ -314,8 +314,10 @@ RENAMED_RUN_KEYS = {"model": "variant"}  # [run] keys of configs written before:
 
 
 def preset(name: str) -> TrainConfig:
-    """``cpu``: the tiny RGB backbone on 24×80² clips of the whole frame, AdamW, 1,500 steps: trains a
-    synthetic world in about 5 minutes on 2 cores.
+    """``cpu``: the tiny RGB backbone on 24×80² clips of the whole frame, AdamW, 3,000 steps: trains a
+    synthetic world in about 10 minutes on 2 cores. 3,000 steps were chosen on validation clips for i3d and
+    gaze-direct alike (``studies/tuning.toml``, docs/results.md "A fair baseline"): at 1,500 both were still
+    learning, i3d most.
     ``reference``: the WACV 2021 recipe (two-stream I3D, 24×224², SGD 0.032, ×0.1 at 8k/15k, 18k steps,
     clip 20, the reference ε schedule, batch 4 = 4 GPUs × 1)."""
     if name == "cpu":
@@ -326,13 +328,13 @@ def preset(name: str) -> TrainConfig:
             clip=ClipChoices(frames=24, crop=80, short_side=80, train_short_side=(80, 96), resize="square"),
             model=ModelSettings(backbone="tiny", streams="rgb", dropout=0.5, tiny_widths=(16, 32, 48, 64, 96),
                                 tiny_strides=(8, 16, 16)),
-            # AdamW with a cosine decay trains the from-scratch tiny backbone in ~1.5k steps (SGD at 600 steps
-            # left it near chance on worlds where the answer is a small object)
+            # AdamW with a cosine decay trains the from-scratch tiny backbone (SGD at 600 steps left it near
+            # chance on worlds where the answer is a small object)
             optim=OptimConfig(optimizer="adamw", lr=3e-3, lr_schedule="cosine", warmup_steps=20),
             # the reference's annealing, compressed: max(1, 1000·exp(-0.01 i)), every 10 (floor near step 690)
             estimator=EstimatorConfig(eps_schedule="exponential", eps=1000.0, eps_rate=0.01, eps_floor=1.0,
                                       eps_every=10),
-            run=RunConfig(steps=1500, batch=8, checkpoint_every=250, log_every=20),
+            run=RunConfig(steps=3000, batch=8, checkpoint_every=250, log_every=20),
         )
     if name == "reference":
         return TrainConfig(
