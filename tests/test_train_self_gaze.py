@@ -84,8 +84,8 @@ def test_the_objective_adds_the_term_and_logs_its_share():
     assert "self_gaze_share" not in base["stats"]
     assert own["stats"]["self_gaze_share"] == 1.0  # threshold below the uniform 1/4: every free slot
     expected, _ = self_gaze_loss(base["gaze_logits"], batch["gaze_mask"], 0.05)
-    assert float(own["loss"] - base["loss"]) == pytest.approx(2.0 * float(expected), rel=1e-4)
-    assert float(expected) > 0
+    assert float((own["loss"] - base["loss"]).detach()) == pytest.approx(2.0 * float(expected.detach()), rel=1e-4)
+    assert float(expected.detach()) > 0
     head = [p for p in model.gaze_head.parameters()]
     grads = torch.autograd.grad(own["loss"] - base["loss"], head, allow_unused=True)
     assert any(g is not None and float(g.abs().sum()) > 0 for g in grads)  # the term trains the gaze head
