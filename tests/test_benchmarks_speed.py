@@ -46,7 +46,8 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     step = result["step"]
     assert [r["model"] for r in step["rows"]] == ["gaze-direct"] and result["contention"] is None
     row = step["rows"][0]
-    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads"} and min(row["seconds"].values()) > 0
+    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads", "after-float32"}
+    assert min(row["seconds"].values()) > 0 and "after_precision" in step
     assert row["speedup"]["before"] == 1.0 and row["speedup"]["after"] == row["seconds"]["before"] / row["seconds"]["after"]
     assert row["flops"] > 1e8 and row["flops_per_s"]["after"] == row["flops"] / row["seconds"]["after"]
     assert all(v > 0 for v in step["measured_peak_flops"].values())
@@ -107,16 +108,22 @@ def test_train_step_uses_the_presets_and_updates_weights():
 def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
     assert main(["--quick", "--parts", "step"]) == 0
     out = capsys.readouterr().out
-    assert "before s/step | before at chosen threads s/step | after s/step" in out and "before/after" in out
+    assert ("before s/step | before at chosen threads s/step | after in float32 s/step | after s/step" in out
+            and "before/after" in out)
     assert "| gaze-direct | 2 |" in out
     assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out
 
 
 def test_step_settings_are_todays_and_the_chosen_ones():
-    before, after, same = before_after.settings(cores=2)
-    assert (before.threads, before.diagnose_every, before.reuse_memory) == (2, 1, False)
-    assert (after.threads, after.diagnose_every, after.reuse_memory) == (1, 20, True)
-    assert (same.name, same.threads, same.diagnose_every, same.reuse_memory) == ("before-chosen-threads", 1, 1, False)
+    before, after, same, f32 = before_after.settings(cores=2)
+    assert (before.threads, before.diagnose_every, before.reuse_memory, before.amp, before.channels_last) == (
+        2, 1, False, False, False)
+    assert (after.threads, after.diagnose_every, after.reuse_memory, after.amp, after.channels_last) == (
+        1, 20, True, True, True)
+    assert (same.name, same.threads, same.diagnose_every, same.reuse_memory, same.amp) == (
+        "before-chosen-threads", 1, 1, False, False)
+    assert (f32.name, f32.threads, f32.diagnose_every, f32.reuse_memory, f32.amp, f32.channels_last) == (
+        "after-float32", 1, 20, True, False, False)
 
 
 def test_nominal_peak_reads_the_isa_flags_and_clock(tmp_path):
@@ -136,8 +143,10 @@ def test_contention_today_flags_reproduce_todays_defaults():
     config = config_from_args(args)
     assert (config.data.workers, config.run.threads) == (2, 2)
     assert config.run.diagnose_every_step is True and config.run.reuse_memory is False
+    assert config.run.amp is False and config.run.channels_last is False
     new = config_from_args(build_parser().parse_args(["--out", "x"]))
     assert (new.data.workers, new.run.threads, new.run.diagnose_every_step, new.run.reuse_memory) == (-1, 0, False, True)
+    assert new.run.amp is True and new.run.channels_last is True
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the bad device is a GPU asked of a machine without one")

@@ -41,6 +41,7 @@ from gazeattn.train.objective import GazeObjective
 from gazeattn.train.malloc import reuse_freed_memory
 from gazeattn.train.optim import build_optimizer, set_learning_rate
 from gazeattn.train.parallelism import Parallelism, parallelism_of
+from gazeattn.train.precision import Precision, resolve as resolve_precision
 from gazeattn.train.prefetch import Prefetcher
 from gazeattn.train.sampler import StepBatchSampler
 from gazeattn.train.schedules import learning_rate
@@ -141,13 +142,13 @@ def _diagnose(config: TrainConfig, step: int) -> bool:
 
 
 def train_step(run: Run, batch: dict[str, Any], step: int, *, diagnose: bool = True) -> tuple[dict[str, Any], Tensor]:
-    """One update on ``batch``: the objective's terms (forward, under bf16 autocast with ``run.amp`` on CUDA;
-    the diagnostics with ``diagnose`` and ``run.diagnostics``), a stop on a non-finite loss, backward, gradient
+    """One update on ``batch``: the objective's terms (forward, under bf16 autocast where ``run.precision`` says
+    so; the diagnostics with ``diagnose`` and ``run.diagnostics``), a stop on a non-finite loss, backward, gradient
     clipping, the optimizer step. Returns the terms and the gradient norm before clipping."""
-    config = run.config
-    batch = {k: (v.to(run.device, non_blocking=True) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-    amp = config.run.amp and run.device.type == "cuda"
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=amp):
+    config, precision = run.config, run.precision
+    batch = {k: (precision.prepare_input(v.to(run.device, non_blocking=True)) if isinstance(v, Tensor) else v)
+             for k, v in batch.items()}
+    with precision.autocast(run.device):
         terms = run.step_module(batch, step, step_generator(config.run.seed, step, run.dist.rank),
                                 diagnose=diagnose and config.run.diagnostics)
     loss = terms["loss"]
@@ -191,6 +192,7 @@ class Run:
     dist: distributed.DistInfo
     say: Callable[[str], None]  # print on rank 0, nothing elsewhere
     parallel: Parallelism  # torch threads and DataLoader workers, chosen from the usable cores
+    precision: Precision  # bf16 autocast and memory format of the training step (gazeattn.train.precision)
     layout: ClipCatalog
     splits: RunSplits  # the clips of each part: train, validation, test
     class_names: list[str]
@@ -233,7 +235,8 @@ class Run:
         DataLoader's base seed), and training's dropout must not see whether or how often a run evaluated, so
         ``run.eval_every`` never changes the weights."""
         config, results = self.config, {}
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with (torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []),
+              self.precision.evaluating(self.model)):
             for part in config.eval_parts():
                 results[part] = evaluate(
                     self.model, self.layout, self.splits.part(part), config.clip_config(),
@@ -263,8 +266,9 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     if existing and not resume:
         raise DataError(run_dir, f"already holds {len(existing)} checkpoint(s); use --resume to continue it "
                                  "or choose another --out (nothing was overwritten)")
+    precision = resolve_precision(config.run.amp, config.run.channels_last, device)
     model, optimizer, loaded = _model_and_optimizer(config, run_dir, num_classes, resume=resume, device=device,
-                                                    say=say)
+                                                    say=say, precision=precision)
     step_module: nn.Module = _TrainStep(model, GazeObjective(config.run.variant, build_estimator(config), config.loss))
     if dist.enabled:
         step_module = nn.parallel.DistributedDataParallel(
@@ -277,7 +281,7 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
     made_by = provenance()  # what decides this run's floats, and the code version
     if dist.is_main:
         append_provenance(run_dir, made_by, start_step=start_step)
-    say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}")
+    say(f"floats: {made_by['fingerprint']}\ncode: {code_text(made_by['code'])}\nprecision: {precision.why}")
     parallel = parallelism_of(config)
     if splits.held_out is not None:
         say(splits.held_out.describe())
@@ -288,17 +292,18 @@ def setup(config: TrainConfig, run_dir: Path, *, resume: bool, device: torch.dev
             "num_classes": num_classes, "provenance": made_by}
     run_log = RunLog(run_dir, enabled=dist.is_main, tensorboard=config.run.tensorboard, say=say)
     return Run(config=config, run_dir=run_dir, device=device, dist=dist, say=say, parallel=parallel, layout=layout,
-               splits=splits, class_names=names, model=model, optimizer=optimizer, step_module=step_module,
+               splits=splits, class_names=names, precision=precision, model=model, optimizer=optimizer,
+               step_module=step_module,
                dataset=dataset, loader=loader, start_step=start_step, meta=meta, run_log=run_log,
                last_checkpoint=loaded.path if loaded is not None else None)
 
 
 def _model_and_optimizer(config: TrainConfig, run_dir: Path, num_classes: int, *, resume: bool,
-                         device: torch.device, say: Callable[[str], None]
+                         device: torch.device, say: Callable[[str], None], precision: Precision
                          ) -> tuple[GazeAttentionModel, torch.optim.Optimizer, LoadedCheckpoint | None]:
     """The model, seeded, then resumed from the newest good checkpoint of ``run_dir`` (same model settings) or
-    started from the pretrained weights of ``config``; its optimizer; on resume, the optimizer state and the RNG
-    restored last."""
+    started from the pretrained weights of ``config``, in ``precision``'s memory format; its optimizer; on resume,
+    the optimizer state and the RNG restored last."""
     torch.manual_seed(config.run.seed)
     model = build_model(model_config(config, num_classes=num_classes))
     loaded = load_latest(run_dir) if resume else None
@@ -323,7 +328,7 @@ def _model_and_optimizer(config: TrainConfig, run_dir: Path, num_classes: int, *
         say(f"resuming from {loaded.path} (step {int(loaded.state['step'])})")
     else:
         _load_pretrained(model, config, say)
-    model.to(device)
+    precision.prepare_model(model.to(device))
     optimizer = build_optimizer(model.parameters(), config.optim)
     if loaded is not None:
         optimizer.load_state_dict(loaded.state["optimizer"])

@@ -5,9 +5,14 @@
   default allocator thresholds (freed activations go back to the system and fault in again next step);
 * after: the threads ``gazeattn train`` chooses (:mod:`gazeattn.train.parallelism`; 1 on 2 cores, the other core
   left to the DataLoader worker), the diagnostics on the logged steps only (every ``run.log_every`` = 20th),
-  freed memory kept for reuse (:mod:`gazeattn.train.malloc`);
-* before, chosen threads: "before" on "after"'s threads, so that its ratio to "after" is what the changes that keep
-  the weights bit-identical (diagnostics, allocator) give alone, and its ratio to "before" what the threads give.
+  freed memory kept for reuse (:mod:`gazeattn.train.malloc`), and the preset's precision as training resolves it
+  here (:mod:`gazeattn.train.precision`: bf16 autocast on the forward where the CPU has native bf16, channels-last
+  3D memory);
+* before, chosen threads: "before" on "after"'s threads, so that its ratio to "after" is what the other changes
+  give, and its ratio to "before" what the threads give;
+* after, float32: "after" in float32 and contiguous memory, so that its ratio to "after" is what the precision
+  gives alone and its ratio to "before, chosen threads" what the changes that keep the weights bit-identical
+  (diagnostics, allocator) give.
 
 The allocator setting and the thread pool belong to a process, so every sample is a fresh process
 (``python -m gazeattn.benchmarks.speed.before_after``) that builds the step (:class:`TrainStep`: batch 8, random
@@ -32,14 +37,17 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from gazeattn.benchmarks.speed.common import fmt
 from gazeattn.benchmarks.speed.machine import measured_peak, nominal_peak
 from gazeattn.benchmarks.speed.train_step import TrainStep
 from gazeattn.train.config import preset
 from gazeattn.train.malloc import reuse_freed_memory
 from gazeattn.train.parallelism import parallelism_of, usable_cores
+from gazeattn.train.precision import resolve as resolve_precision
 
 
 OLD_STEP_NEW_THREADS = "before-chosen-threads"
+NEW_STEP_FLOAT32 = "after-float32"
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,21 @@ class StepSettings:
     threads: int
     diagnose_every: int  # the objective's diagnostics on every n-th step
     reuse_memory: bool
+    amp: bool = False  # run.amp (bf16 autocast where native)
+    channels_last: bool = False  # run.channels_last
 
 
 def settings(cores: int | None = None) -> list[StepSettings]:
-    """before, after and before at the chosen threads (see the module docstring) on ``cores`` usable cores."""
+    """before, after, before at the chosen threads and after in float32 (see the module docstring) on ``cores``
+    usable cores."""
     cores = cores or usable_cores()
     config = preset("cpu")
     chosen = parallelism_of(config, cores).threads
-    log_every = config.run.log_every
-    return [StepSettings("before", cores, 1, False), StepSettings("after", chosen, log_every, True),
-            StepSettings(OLD_STEP_NEW_THREADS, chosen, 1, False)]
+    log_every, run = config.run.log_every, config.run
+    return [StepSettings("before", cores, 1, False),
+            StepSettings("after", chosen, log_every, True, run.amp, run.channels_last),
+            StepSettings(OLD_STEP_NEW_THREADS, chosen, 1, False),
+            StepSettings(NEW_STEP_FLOAT32, chosen, log_every, True)]
 
 
 def _child(argv: list[str]) -> int:
@@ -73,7 +86,9 @@ def _child(argv: list[str]) -> int:
     torch.set_num_threads(s.threads)
     if s.reuse_memory:
         reuse_freed_memory()
-    step = TrainStep("cpu", args.variant, batch=args.batch, device=torch.device("cpu"), diagnose_every=s.diagnose_every)
+    cpu = torch.device("cpu")
+    step = TrainStep("cpu", args.variant, batch=args.batch, device=cpu, diagnose_every=s.diagnose_every,
+                     precision=resolve_precision(s.amp, s.channels_last, cpu))
     for _ in range(args.warmup):
         step()
     seconds = sum(step.timed() for _ in range(args.steps)) / args.steps
@@ -93,7 +108,9 @@ def _sample(s: StepSettings, variant: str, *, batch: int, steps: int, warmup: in
 
 def step_flops(variant: str, batch: int) -> int:
     """FLOPs of one cpu-preset training step of ``variant`` (forward, backward, optimizer; no diagnostics)."""
-    step = TrainStep("cpu", variant, batch=batch, device=torch.device("cpu"), diagnose_every=10**9)
+    cpu = torch.device("cpu")
+    step = TrainStep("cpu", variant, batch=batch, device=cpu, diagnose_every=10**9,
+                     precision=resolve_precision(False, False, cpu))
     step()
     with FlopCounterMode(display=False) as counter:
         step()
@@ -120,7 +137,10 @@ def compare_bench(variants: list[str], *, repeat: int, steps: int, warmup: int, 
                      "speedup": {name: med["before"] / t for name, t in med.items()},
                      "flops_per_s": {name: flops / t for name, t in med.items()}})
     chosen = {s.name: s.threads for s in all_settings}
-    return {"cores": cores, "settings": [asdict(s) for s in all_settings], "steps_per_sample": steps,
+    after = next(s for s in all_settings if s.name == "after")
+    precision = resolve_precision(after.amp, after.channels_last, torch.device("cpu")).why
+    return {"cores": cores, "settings": [asdict(s) for s in all_settings], "after_precision": precision,
+            "steps_per_sample": steps,
             "repeat": repeat, "rows": rows, "nominal_peak": nominal_peak(cores),
             "measured_peak_flops": {str(t): measured_peak(t) for t in sorted(set(chosen.values()))}}
 
@@ -129,18 +149,21 @@ def markdown(d: dict) -> list[str]:
     """The before/after table of a ``compare_bench`` result and the peak it is set beside."""
     s = {x["name"]: x for x in d["settings"]}
     out = [f"cpu preset training step, before vs after ({d['cores']} usable cores; before: {s['before']['threads']} "
-           f"thread(s), diagnostics every step, default allocator; after: {s['after']['threads']} thread(s), "
-           f"diagnostics every {s['after']['diagnose_every']} steps, freed memory reused; before at the chosen threads: "
-           f"before's step on after's threads). Median of {d['repeat']} interleaved fresh processes, each timing "
+           f"thread(s), float32, diagnostics every step, default allocator; after: {s['after']['threads']} thread(s), "
+           f"{d.get('after_precision', 'float32')}, diagnostics every {s['after']['diagnose_every']} steps, freed "
+           "memory reused; before at the chosen threads: before's step on after's threads; after in float32: after's "
+           f"step in float32, contiguous). Median of {d['repeat']} interleaved fresh processes, each timing "
            f"{d['steps_per_sample']} steps.", "",
-           "| model | batch | GFLOP/step | before s/step | before at chosen threads s/step | after s/step | "
-           "before/after | same threads: before/after | after GFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
+           "| model | batch | GFLOP/step | before s/step | before at chosen threads s/step | after in float32 s/step | "
+           "after s/step | before/after | same threads: before/after | after GFLOP/s |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         t, x = r["seconds"], r["speedup"]
         same = t[OLD_STEP_NEW_THREADS] / t["after"]
+        f32 = t.get(NEW_STEP_FLOAT32)
         out.append(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.2f} | {t['before']:.3f} | "
-                   f"{t[OLD_STEP_NEW_THREADS]:.3f} | {t['after']:.3f} | {x['after']:.2f} | {same:.2f} | "
-                   f"{r['flops_per_s']['after'] / 1e9:.1f} |")
+                   f"{t[OLD_STEP_NEW_THREADS]:.3f} | {fmt(f32, '.3f')} | {t['after']:.3f} | {x['after']:.2f} | "
+                   f"{same:.2f} | {r['flops_per_s']['after'] / 1e9:.1f} |")
     peak = d.get("nominal_peak")
     measured = ", ".join(f"{float(v) / 1e9:.0f} GFLOP/s on {k} thread(s)" for k, v in d["measured_peak_flops"].items())
     nominal = "–" if peak is None else (f"{peak['flops'] / 1e9:.0f} GFLOP/s = {peak['cores']} cores × "

@@ -2,8 +2,9 @@
 processes training at once), with today's defaults and with the new ones.
 
 * today: 2 DataLoader workers, torch threads = the usable cores (torch's default), the diagnostics on every step,
-  glibc's default allocator thresholds (``--workers 2 --set run.threads=CORES --set run.diagnose_every_step=true
-  --set run.reuse_memory=false``): on 2 cores, 4 busy threads and processes per run;
+  glibc's default allocator thresholds, float32 and contiguous memory (``--workers 2 --set run.threads=CORES --set
+  run.diagnose_every_step=true --set run.reuse_memory=false --set run.amp=false --set run.channels_last=false``):
+  on 2 cores, 4 busy threads and processes per run;
 * new: ``gazeattn train``'s defaults (threads and workers chosen from the usable cores: 1 + 1 on 2 cores).
 
 Each sample is ``python -m gazeattn train --preset cpu --steps N`` on a synthetic world written to a temporary
@@ -34,7 +35,7 @@ QUICK_FLAGS = ["--set", "clip.crop=48", "--set", "clip.short_side=56", "--set", 
 def today_flags(cores: int) -> list[str]:
     """The flags that reproduce today's defaults (see the module docstring)."""
     return ["--workers", "2", "--set", f"run.threads={cores}", "--set", "run.diagnose_every_step=true",
-            "--set", "run.reuse_memory=false"]
+            "--set", "run.reuse_memory=false", "--set", "run.amp=false", "--set", "run.channels_last=false"]
 
 
 def _start(world: Path, out: Path, steps: int, flags: list[str]) -> subprocess.Popen:

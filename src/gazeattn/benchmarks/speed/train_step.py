@@ -18,6 +18,7 @@ from gazeattn.train.config import TrainConfig
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import GazeObjective
 from gazeattn.train.optim import build_optimizer
+from gazeattn.train.precision import Precision, resolve as resolve_precision
 from gazeattn.train.schedules import learning_rate
 from gazeattn.train.variants import build_estimator, model_config
 
@@ -62,17 +63,21 @@ class TrainStep:
     """One variant's model, objective and optimizer, built as ``gazeattn train`` builds them, and its batch."""
 
     def __init__(self, shape: str, variant: str, *, batch: int | None, device: torch.device, copy_candidates=False,
-                 seed: int = 0, diagnose_every: int = 1):
+                 seed: int = 0, diagnose_every: int = 1, precision: Precision | None = None):
         self.config = shape_config(shape, variant, batch)
         self.shape, self.device = shape, device
         self.name = COPY_BASELINE if copy_candidates else variant
+        # the preset's run.amp and run.channels_last as training resolves them on this device, unless given
+        self.precision = precision or resolve_precision(self.config.run.amp, self.config.run.channels_last, device)
         torch.manual_seed(seed)
-        self.model = build_model(model_config(self.config, num_classes=NUM_CLASSES)).to(device).train()
+        model = build_model(model_config(self.config, num_classes=NUM_CLASSES)).to(device).train()
+        self.model = self.precision.prepare_model(model)
         self.scored = CopyPerCandidate(self.model) if copy_candidates else self.model
         self.objective = GazeObjective(variant, build_estimator(self.config), self.config.loss)
         o = self.config.optim
         self.optimizer = build_optimizer(self.model.parameters(), o)
-        self.batch = random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed)
+        batch_ = random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed)
+        self.batch = {k: self.precision.prepare_input(v) for k, v in batch_.items()}
         self.steps = 0
         self.diagnose_every = diagnose_every  # the objective's diagnostics on every n-th step (the engine: log_every)
 
@@ -81,8 +86,9 @@ class TrainStep:
         step, config = self.steps, self.config
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        terms = self.objective(self.scored, self.batch, step, step_generator(config.run.seed, step, 0),
-                               diagnose=(step + 1) % self.diagnose_every == 0)
+        with self.precision.autocast(self.device):
+            terms = self.objective(self.scored, self.batch, step, step_generator(config.run.seed, step, 0),
+                                   diagnose=(step + 1) % self.diagnose_every == 0)
         loss = terms["loss"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
