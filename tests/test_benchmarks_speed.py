@@ -51,6 +51,8 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     assert row["speedup"]["before"] == 1.0 and row["speedup"]["after"] == row["seconds"]["before"] / row["seconds"]["after"]
     assert row["flops"] > 1e8 and row["flops_per_s"]["after"] == row["flops"] / row["seconds"]["after"]
     assert all(v > 0 for v in step["measured_peak_flops"].values())
+    assert step["measured_peak_flops_bf16"].keys() == step["measured_peak_flops"].keys()
+    assert all(v > 0 for v in step["measured_peak_flops_bf16"].values())
     assert "| gaze-direct | 2 |" in "\n".join(before_after.markdown(step))
 
 
@@ -111,7 +113,7 @@ def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
     assert ("before s/step | before at chosen threads s/step | after in float32 s/step | after s/step" in out
             and "before/after" in out)
     assert "| gaze-direct | 2 |" in out
-    assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out
+    assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out and "peak bf16: measured" in out
 
 
 def test_step_settings_are_todays_and_the_chosen_ones():

@@ -61,12 +61,13 @@ def nominal_peak(cores: int, cpuinfo: Path = Path("/proc/cpuinfo")) -> dict | No
             "isa": isa, "assumption": f"{FMA_UNITS} FMA units per core, base clock, fp32"}
 
 
-def measured_peak(threads: int, n: int = 2048, repeat: int = 3) -> float:
-    """FLOP/s of an n×n fp32 matmul on ``threads`` torch threads, the best of ``repeat``."""
+def measured_peak(threads: int, n: int = 2048, repeat: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an n×n matmul in ``dtype`` (fp32; bf16 runs on AMX or AVX512-BF16 where the CPU has them) on
+    ``threads`` torch threads, the best of ``repeat``."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         torch.mm(a, b)  # warm-up
         best = float("inf")
         for _ in range(repeat):
