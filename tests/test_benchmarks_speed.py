@@ -159,3 +159,18 @@ def test_a_device_this_torch_cannot_use_is_a_usage_error(capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error: --device: 'cuda' is not available here" in err
+
+
+def test_contention_float32_flags_turn_the_precision_off_and_the_table_shows_its_share():
+    from gazeattn.cli.train import build_parser, config_from_args
+
+    config = config_from_args(build_parser().parse_args(["--out", "x", *contention.FLOAT32_FLAGS]))
+    assert (config.run.amp, config.run.channels_last, config.data.workers, config.run.threads) == (False, False, -1, 0)
+    seconds = {"today": {"alone": 12.0, "pair": 90.0}, contention.NEW_FLOAT32: {"alone": 10.0, "pair": 20.0},
+               "new": {"alone": 8.0, "pair": 16.0}}
+    d = {"cores": 2, "steps": 60, "repeat": 1, "seconds": seconds,
+         "slowdown": {k: v["pair"] / v["alone"] for k, v in seconds.items()},
+         "speedup_alone": 1.5, "speedup_pair": 90 / 16, "precision_speedup_alone": 1.25, "precision_speedup_pair": 1.25}
+    text = "\n".join(contention.markdown(d))
+    assert "| new, float32 | 10.0 | 20.0 | 2.00 |" in text and "| new | 8.0 | 16.0 | 2.00 |" in text
+    assert "the precision alone, data loading included): 1.25× alone, 1.25× beside a second run" in text
