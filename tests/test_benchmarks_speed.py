@@ -46,8 +46,8 @@ def test_quick_json_has_the_required_keys_and_sane_values(capsys):
     step = result["step"]
     assert [r["model"] for r in step["rows"]] == ["gaze-direct"] and result["contention"] is None
     row = step["rows"][0]
-    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads", "after-float32"}
-    assert min(row["seconds"].values()) > 0 and "after_precision" in step
+    assert set(row["seconds"]) == {"before", "after", "before-chosen-threads", "after-bf16"}
+    assert min(row["seconds"].values()) > 0 and step["precision"]["after"] == "float32"
     assert row["speedup"]["before"] == 1.0 and row["speedup"]["after"] == row["seconds"]["before"] / row["seconds"]["after"]
     assert row["flops"] > 1e8 and row["flops_per_s"]["after"] == row["flops"] / row["seconds"]["after"]
     assert all(v > 0 for v in step["measured_peak_flops"].values())
@@ -110,22 +110,22 @@ def test_train_step_uses_the_presets_and_updates_weights():
 def test_quick_step_part_prints_the_old_and_new_step_and_their_ratio(capsys):
     assert main(["--quick", "--parts", "step"]) == 0
     out = capsys.readouterr().out
-    assert ("before s/step | before at chosen threads s/step | after in float32 s/step | after s/step" in out
-            and "before/after" in out)
+    assert "before s/step | before at chosen threads s/step | after s/step" in out and "before/after" in out
+    assert "after, bf16 s/step" in out
     assert "| gaze-direct | 2 |" in out
     assert "peak fp32: nominal" in out and "measured (2048² matmul)" in out and "peak bf16: measured" in out
 
 
 def test_step_settings_are_todays_and_the_chosen_ones():
-    before, after, same, f32 = before_after.settings(cores=2)
+    before, after, same, bf16 = before_after.settings(cores=2)
     assert (before.threads, before.diagnose_every, before.reuse_memory, before.amp, before.channels_last) == (
         2, 1, False, False, False)
     assert (after.threads, after.diagnose_every, after.reuse_memory, after.amp, after.channels_last) == (
-        1, 20, True, True, True)
+        1, 20, True, False, False)  # the preset's precision: float32, contiguous
     assert (same.name, same.threads, same.diagnose_every, same.reuse_memory, same.amp) == (
         "before-chosen-threads", 1, 1, False, False)
-    assert (f32.name, f32.threads, f32.diagnose_every, f32.reuse_memory, f32.amp, f32.channels_last) == (
-        "after-float32", 1, 20, True, False, False)
+    assert (bf16.name, bf16.threads, bf16.diagnose_every, bf16.reuse_memory, bf16.amp, bf16.channels_last) == (
+        "after-bf16", 1, 20, True, True, True)
 
 
 def test_nominal_peak_reads_the_isa_flags_and_clock(tmp_path):
@@ -145,10 +145,9 @@ def test_contention_today_flags_reproduce_todays_defaults():
     config = config_from_args(args)
     assert (config.data.workers, config.run.threads) == (2, 2)
     assert config.run.diagnose_every_step is True and config.run.reuse_memory is False
-    assert config.run.amp is False and config.run.channels_last is False
     new = config_from_args(build_parser().parse_args(["--out", "x"]))
     assert (new.data.workers, new.run.threads, new.run.diagnose_every_step, new.run.reuse_memory) == (-1, 0, False, True)
-    assert new.run.amp is True and new.run.channels_last is True
+    assert new.run.amp is False and new.run.channels_last is False
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the bad device is a GPU asked of a machine without one")
@@ -161,16 +160,16 @@ def test_a_device_this_torch_cannot_use_is_a_usage_error(capsys):
     assert "Traceback" not in err and "error: --device: 'cuda' is not available here" in err
 
 
-def test_contention_float32_flags_turn_the_precision_off_and_the_table_shows_its_share():
+def test_contention_bf16_flags_turn_the_precision_on_and_the_table_shows_its_share():
     from gazeattn.cli.train import build_parser, config_from_args
 
-    config = config_from_args(build_parser().parse_args(["--out", "x", *contention.FLOAT32_FLAGS]))
-    assert (config.run.amp, config.run.channels_last, config.data.workers, config.run.threads) == (False, False, -1, 0)
-    seconds = {"today": {"alone": 12.0, "pair": 90.0}, contention.NEW_FLOAT32: {"alone": 10.0, "pair": 20.0},
-               "new": {"alone": 8.0, "pair": 16.0}}
+    config = config_from_args(build_parser().parse_args(["--out", "x", *contention.BF16_FLAGS]))
+    assert (config.run.amp, config.run.channels_last, config.data.workers, config.run.threads) == (True, True, -1, 0)
+    seconds = {"today": {"alone": 12.0, "pair": 90.0}, "new": {"alone": 10.0, "pair": 20.0},
+               contention.NEW_BF16: {"alone": 8.0, "pair": 16.0}}
     d = {"cores": 2, "steps": 60, "repeat": 1, "seconds": seconds,
          "slowdown": {k: v["pair"] / v["alone"] for k, v in seconds.items()},
-         "speedup_alone": 1.5, "speedup_pair": 90 / 16, "precision_speedup_alone": 1.25, "precision_speedup_pair": 1.25}
+         "speedup_alone": 1.2, "speedup_pair": 4.5, "bf16_speedup_alone": 1.25, "bf16_speedup_pair": 1.25}
     text = "\n".join(contention.markdown(d))
-    assert "| new, float32 | 10.0 | 20.0 | 2.00 |" in text and "| new | 8.0 | 16.0 | 2.00 |" in text
-    assert "the precision alone, data loading included): 1.25× alone, 1.25× beside a second run" in text
+    assert "| new | 10.0 | 20.0 | 2.00 |" in text and "| new, bf16 | 8.0 | 16.0 | 2.00 |" in text
+    assert "the opt-in precision alone, data loading included): 1.25× faster alone, 1.25× beside" in text

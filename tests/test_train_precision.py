@@ -85,14 +85,16 @@ def world(tmp_path_factory):
 
 def test_a_run_says_its_precision_and_its_eval_matches_gazeattn_eval(world, tmp_path, capsys):
     out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(tmp_path / "plain"), "--steps", "1", *SMALL]) == 0
+    assert "\nprecision: float32\n" in capsys.readouterr().out  # the cpu preset's
     assert main(["train", "--data", str(world), "--out", str(out), "--steps", "4", *SMALL, "--eval",
-                 "--set", "run.checkpoint_every=4"]) == 0
+                 "--set", "run.checkpoint_every=4", "--set", "run.amp=true", "--set", "run.channels_last=true"]) == 0
     said = capsys.readouterr().out
     line = next(x for x in said.splitlines() if x.startswith("precision: "))
     native = any(f in cpu_isa_flags() for f in ("avx512_bf16", "amx_bf16"))
     assert ("bf16 autocast on the forward" in line) == native and line.endswith("channels-last 3D memory")
     config = json.loads((out / "config.json").read_text())
-    assert config["run"]["amp"] is True and config["run"]["channels_last"] is True  # the cpu preset's
+    assert config["run"]["amp"] is True and config["run"]["channels_last"] is True
     trained = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     at_end = [r for r in trained if r.get("kind") == "eval"][-1]
     assert main(["eval", "--run", str(out), "--json"]) == 0

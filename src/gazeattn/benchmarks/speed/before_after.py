@@ -5,14 +5,12 @@
   default allocator thresholds (freed activations go back to the system and fault in again next step);
 * after: the threads ``gazeattn train`` chooses (:mod:`gazeattn.train.parallelism`; 1 on 2 cores, the other core
   left to the DataLoader worker), the diagnostics on the logged steps only (every ``run.log_every`` = 20th),
-  freed memory kept for reuse (:mod:`gazeattn.train.malloc`), and the preset's precision as training resolves it
-  here (:mod:`gazeattn.train.precision`: bf16 autocast on the forward where the CPU has native bf16, channels-last
-  3D memory);
-* before, chosen threads: "before" on "after"'s threads, so that its ratio to "after" is what the other changes
-  give, and its ratio to "before" what the threads give;
-* after, float32: "after" in float32 and contiguous memory, so that its ratio to "after" is what the precision
-  gives alone and its ratio to "before, chosen threads" what the changes that keep the weights bit-identical
-  (diagnostics, allocator) give.
+  freed memory kept for reuse (:mod:`gazeattn.train.malloc`), the preset's precision (float32, contiguous);
+* before, chosen threads: "before" on "after"'s threads, so that its ratio to "after" is what the changes that keep
+  the weights bit-identical (diagnostics, allocator) give alone, and its ratio to "before" what the threads give;
+* after, bf16: "after" with the opt-in precision (``run.amp`` and ``run.channels_last``, :mod:`gazeattn.train.precision`:
+  bf16 autocast on the forward where the CPU has native bf16, channels-last 3D memory), not the preset's because
+  it moved i3d's accuracy (docs/benchmarks.md).
 
 The allocator setting and the thread pool belong to a process, so every sample is a fresh process
 (``python -m gazeattn.benchmarks.speed.before_after``) that builds the step (:class:`TrainStep`: batch 8, random
@@ -47,7 +45,7 @@ from gazeattn.train.precision import resolve as resolve_precision
 
 
 OLD_STEP_NEW_THREADS = "before-chosen-threads"
-NEW_STEP_FLOAT32 = "after-float32"
+NEW_STEP_BF16 = "after-bf16"
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,8 @@ class StepSettings:
 
 
 def settings(cores: int | None = None) -> list[StepSettings]:
-    """before, after, before at the chosen threads and after in float32 (see the module docstring) on ``cores``
-    usable cores."""
+    """before, after, before at the chosen threads and after in bf16 (see the module docstring) on ``cores`` usable
+    cores."""
     cores = cores or usable_cores()
     config = preset("cpu")
     chosen = parallelism_of(config, cores).threads
@@ -70,7 +68,7 @@ def settings(cores: int | None = None) -> list[StepSettings]:
     return [StepSettings("before", cores, 1, False),
             StepSettings("after", chosen, log_every, True, run.amp, run.channels_last),
             StepSettings(OLD_STEP_NEW_THREADS, chosen, 1, False),
-            StepSettings(NEW_STEP_FLOAT32, chosen, log_every, True)]
+            StepSettings(NEW_STEP_BF16, chosen, log_every, True, True, True)]
 
 
 def _child(argv: list[str]) -> int:
@@ -137,9 +135,8 @@ def compare_bench(variants: list[str], *, repeat: int, steps: int, warmup: int, 
                      "speedup": {name: med["before"] / t for name, t in med.items()},
                      "flops_per_s": {name: flops / t for name, t in med.items()}})
     chosen = {s.name: s.threads for s in all_settings}
-    after = next(s for s in all_settings if s.name == "after")
-    precision = resolve_precision(after.amp, after.channels_last, torch.device("cpu")).why
-    return {"cores": cores, "settings": [asdict(s) for s in all_settings], "after_precision": precision,
+    why = {s.name: resolve_precision(s.amp, s.channels_last, torch.device("cpu")).why for s in all_settings}
+    return {"cores": cores, "settings": [asdict(s) for s in all_settings], "precision": why,
             "steps_per_sample": steps,
             "repeat": repeat, "rows": rows, "nominal_peak": nominal_peak(cores),
             "measured_peak_flops": {str(t): measured_peak(t) for t in sorted(set(chosen.values()))},
@@ -150,22 +147,23 @@ def compare_bench(variants: list[str], *, repeat: int, steps: int, warmup: int, 
 def markdown(d: dict) -> list[str]:
     """The before/after table of a ``compare_bench`` result and the peak it is set beside."""
     s = {x["name"]: x for x in d["settings"]}
+    why = d.get("precision", {})
     out = [f"cpu preset training step, before vs after ({d['cores']} usable cores; before: {s['before']['threads']} "
-           f"thread(s), float32, diagnostics every step, default allocator; after: {s['after']['threads']} thread(s), "
-           f"{d.get('after_precision', 'float32')}, diagnostics every {s['after']['diagnose_every']} steps, freed "
-           "memory reused; before at the chosen threads: before's step on after's threads; after in float32: after's "
-           f"step in float32, contiguous). Median of {d['repeat']} interleaved fresh processes, each timing "
-           f"{d['steps_per_sample']} steps.", "",
-           "| model | batch | GFLOP/step | before s/step | before at chosen threads s/step | after in float32 s/step | "
-           "after s/step | before/after | same threads: before/after | after GFLOP/s |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           f"thread(s), diagnostics every step, default allocator; after: {s['after']['threads']} thread(s), "
+           f"diagnostics every {s['after']['diagnose_every']} steps, freed memory reused, "
+           f"{why.get('after', 'float32')}; before at the chosen threads: before's step on after's threads; after, "
+           f"bf16 (opt-in): after's step with {why.get(NEW_STEP_BF16, 'run.amp and run.channels_last')}). Median of "
+           f"{d['repeat']} interleaved fresh processes, each timing {d['steps_per_sample']} steps.", "",
+           "| model | batch | GFLOP/step | before s/step | before at chosen threads s/step | after s/step | "
+           "before/after | same threads: before/after | after GFLOP/s | after, bf16 s/step | before/after, bf16 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         t, x = r["seconds"], r["speedup"]
         same = t[OLD_STEP_NEW_THREADS] / t["after"]
-        f32 = t.get(NEW_STEP_FLOAT32)
+        bf16 = t.get(NEW_STEP_BF16)
         out.append(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.2f} | {t['before']:.3f} | "
-                   f"{t[OLD_STEP_NEW_THREADS]:.3f} | {fmt(f32, '.3f')} | {t['after']:.3f} | {x['after']:.2f} | "
-                   f"{same:.2f} | {r['flops_per_s']['after'] / 1e9:.1f} |")
+                   f"{t[OLD_STEP_NEW_THREADS]:.3f} | {t['after']:.3f} | {x['after']:.2f} | {same:.2f} | "
+                   f"{r['flops_per_s']['after'] / 1e9:.1f} | {fmt(bf16, '.3f')} | {fmt(x.get(NEW_STEP_BF16), '.2f')} |")
     peak = d.get("nominal_peak")
     measured = ", ".join(f"{float(v) / 1e9:.0f} GFLOP/s on {k} thread(s)" for k, v in d["measured_peak_flops"].items())
     nominal = "–" if peak is None else (f"{peak['flops'] / 1e9:.0f} GFLOP/s = {peak['cores']} cores × "
@@ -175,8 +173,7 @@ def markdown(d: dict) -> list[str]:
     if d.get("measured_peak_flops_bf16"):
         bf16 = ", ".join(f"{float(v) / 1e9:.0f} GFLOP/s on {k} thread(s)"
                          for k, v in d["measured_peak_flops_bf16"].items())
-        out += [f"peak bf16: measured (2048² matmul) {bf16}. \"after\" runs its convolutions in bf16 where "
-                "its precision says so: set its FLOP/s beside this peak, the others' beside fp32's"]
+        out += [f"peak bf16: measured (2048² matmul) {bf16} (what \"after, bf16\" runs its convolutions in)"]
     out += [""]
     return out
 
