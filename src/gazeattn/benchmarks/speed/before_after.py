@@ -10,7 +10,7 @@
   the weights bit-identical (diagnostics, allocator) give alone, and its ratio to "before" what the threads give;
 * after, bf16: "after" with the opt-in precision (``run.amp`` and ``run.channels_last``, :mod:`gazeattn.train.precision`:
   bf16 autocast on the forward where the CPU has native bf16, channels-last 3D memory), not the preset's because
-  it moved i3d's accuracy (docs/benchmarks.md).
+  its effect on i3d's accuracy is not shown to be small (docs/benchmarks.md).
 
 The allocator setting and the thread pool belong to a process, so every sample is a fresh process
 (``python -m gazeattn.benchmarks.speed.before_after``) that builds the step (:class:`TrainStep`: batch 8, random
