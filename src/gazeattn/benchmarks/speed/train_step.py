@@ -76,8 +76,8 @@ class TrainStep:
         self.objective = GazeObjective(variant, build_estimator(self.config), self.config.loss)
         o = self.config.optim
         self.optimizer = build_optimizer(self.model.parameters(), o)
-        batch_ = random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed)
-        self.batch = {k: self.precision.prepare_input(v) for k, v in batch_.items()}
+        self.batch = {k: self.precision.prepare_input(v)  # clips in the step's memory format, as training does
+                      for k, v in random_batch(self.config, num_classes=NUM_CLASSES, device=device, seed=seed).items()}
         self.steps = 0
         self.diagnose_every = diagnose_every  # the objective's diagnostics on every n-th step (the engine: log_every)
 
