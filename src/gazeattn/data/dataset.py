@@ -323,6 +323,17 @@ class EgteaClips(Dataset):
             except DataError:
                 pass
 
+    def clip_has_gaze(self, entry_index: int) -> bool:
+        """Whether clip ``entry_index`` is read with measured gaze: kept by the gaze budget and its session has a
+        gaze file (its frames may still be untracked in places)."""
+        src = self.sources[entry_index]
+        if self.gaze_clips is not None and src.clip.name not in self.gaze_clips:
+            return False
+        try:
+            return self.session_gaze(src.media.session) is not None
+        except DataError:
+            return False
+
     def session_gaze(self, session: str) -> np.ndarray | None:
         """The recording's per-frame gaze table (n, 3), read once per process; None when it has no gaze."""
         if session not in self._gaze_cache:

@@ -88,6 +88,9 @@ class DataConfig:
     gaze_fraction: float = 1.0  # share of the training clips (or sessions) that keep their measured gaze
     gaze_budget_unit: str = "clips"  # one of BUDGET_UNITS: "clips", or "sessions" (whole recordings kept or lost)
     gaze_budget_seed: int = -1  # -1: run.seed
+    # where fewer than this share of the training clips have measured gaze, every batch gives round(share · batch)
+    # places to clips with gaze (gazeattn.train.sampler.GazeRichBatchSampler); 0: plain permutations
+    gaze_batch_share: float = 0.0
     validation_fraction: float = 0.0  # share of the training clips (or sessions) held out, in [0, 0.5]
     validation_unit: str = "clips"  # one of VALIDATION_UNITS: "clips", or "sessions" (no recording on both sides)
     validation_seed: int = 0  # fixed, not run.seed: the same validation clips for every cell and seed
@@ -97,6 +100,8 @@ class DataConfig:
                                       "gaze_budget_unit": BUDGET_UNITS, "validation_unit": VALIDATION_UNITS})
         if not 0.0 <= self.gaze_fraction <= 1.0:  # NaN fails too
             raise ValueError(f"data.gaze_fraction must be in [0, 1], got {self.gaze_fraction}")
+        if not 0.0 <= self.gaze_batch_share < 1.0:
+            raise ValueError(f"data.gaze_batch_share must be in [0, 1), got {self.gaze_batch_share}")
         if self.gaze_budget_seed < -1:
             raise ValueError(f"data.gaze_budget_seed must be >= 0 (or -1: run.seed), got {self.gaze_budget_seed}")
         if not 0.0 <= self.validation_fraction <= MAX_VALIDATION_FRACTION:

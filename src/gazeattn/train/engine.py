@@ -43,7 +43,7 @@ from gazeattn.train.optim import build_optimizer, set_learning_rate
 from gazeattn.train.parallelism import Parallelism, parallelism_of
 from gazeattn.train.precision import Precision, resolve as resolve_precision
 from gazeattn.train.prefetch import Prefetcher
-from gazeattn.train.sampler import StepBatchSampler
+from gazeattn.train.sampler import GazeRichBatchSampler, train_sampler
 from gazeattn.train.schedules import learning_rate
 from gazeattn.train.shared_memory import shared_memory_warning
 from gazeattn.train.splits import RunSplits, read_run_splits
@@ -353,7 +353,7 @@ def _train_loader(config: TrainConfig, layout: ClipCatalog, entries: list[SplitE
                   start_step: int, device: torch.device, dist: distributed.DistInfo, workers: int,
                   say: Callable[[str], None] = print) -> tuple[EgteaClips, DataLoader]:
     """The training clips (every file checked before the first step) and their loader (``workers`` processes),
-    which yields the batches of steps ``start_step`` … ``run.steps`` − 1 of this rank (:class:`StepBatchSampler`).
+    which yields the batches of steps ``start_step`` … ``run.steps`` − 1 of this rank (:func:`train_sampler`).
     ``entries`` are the clips trained on (the training split less the validation clips); under a gaze budget
     (data.gaze_fraction < 1) only the clips it chooses among them keep their measured gaze."""
     data, clip = config.data, config.clip_config()
@@ -365,8 +365,12 @@ def _train_loader(config: TrainConfig, layout: ClipCatalog, entries: list[SplitE
         kept = budget.kept
     dataset = EgteaClips(layout, entries, clip, train=True, on_bad_clip=data.on_bad_clip, seed=config.run.seed,
                          validate=True, skip_log=run_dir / "skipped.jsonl", gaze_clips=kept)
-    sampler = StepBatchSampler(len(dataset), config.run.batch, seed=config.run.seed, start_step=start_step,
-                               total_steps=config.run.steps, rank=dist.rank, world=dist.world)
+    gazed = [dataset.clip_has_gaze(i) for i, _ in dataset.items]
+    sampler = train_sampler(gazed, config.run.batch, share=data.gaze_batch_share, seed=config.run.seed,
+                            start_step=start_step, total_steps=config.run.steps, rank=dist.rank, world=dist.world)
+    if isinstance(sampler, GazeRichBatchSampler):
+        say(f"gaze-rich batches: {sampler.k} of every {config.run.batch} places go to the {len(sampler.with_gaze)} "
+            f"of {len(gazed)} training clips with measured gaze")
     shm = shared_memory_warning(clip, config.run.batch, workers, data.prefetch,
                                 processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if shm and dist.is_main:
