@@ -129,3 +129,18 @@ def test_a_clip_whose_session_has_no_gaze_file_has_no_gaze(tmp_path):
         f.unlink()
     data = EgteaClips(EgteaLayout(root), entries, preset("cpu").clip_config(), train=True)
     assert [data.clip_has_gaze(i) for i in range(len(entries))] == [e.clip.session != lost for e in entries]
+
+
+def test_the_cpu_preset_gives_scarce_gaze_rich_batches_and_the_reference_keeps_the_plain_permutation():
+    assert preset("cpu").data.gaze_batch_share == 0.25
+    assert preset("reference").data.gaze_batch_share == 0.0  # the paper's recipe, as it was
+    assert DataConfig().gaze_batch_share == 0.0  # a config saved before the key existed trains as it did
+
+
+def test_under_the_cpu_preset_a_scarce_budget_alone_turns_the_gaze_rich_batches_on(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(world), "--out", str(out), "--steps", "1", "--set", "run.log_every=1",
+                 "--set", "data.gaze_fraction=0.1", *SMALL]) == 0
+    assert "gaze-rich batches: 1 of every 4 places" in capsys.readouterr().out
+    assert main(["train", "--data", str(world), "--out", str(tmp_path / "full"), "--steps", "1", *SMALL]) == 0
+    assert "gaze-rich" not in capsys.readouterr().out
