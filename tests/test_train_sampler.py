@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from gazeattn.cli import main
 from gazeattn.data.dataset import EgteaClips
@@ -77,6 +78,18 @@ def test_plenty_of_gaze_or_none_or_share_zero_keeps_the_plain_permutation():
         sampler = train_sampler(gazed, 8, share=share, seed=3, start_step=0, total_steps=6)
         assert type(sampler) is StepBatchSampler
         assert list(sampler) == list(plain)  # the same batches as before the option existed
+
+
+def test_the_plain_sampler_takes_each_rank_s_slice_of_an_epoch_permutation_as_it_always_did():
+    n, batch, world, seed = 37, 4, 2, 9
+    per_epoch = n // (batch * world)  # 4 steps an epoch; the epoch's last 5 clips are left out
+    for rank in range(world):
+        sampler = StepBatchSampler(n, batch, seed=seed, start_step=0, total_steps=12, rank=rank, world=world)
+        for step, got in enumerate(sampler):
+            epoch, pos = divmod(step, per_epoch)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+            start = pos * batch * world + rank * batch
+            assert got == [(int(i), epoch) for i in perm[start:start + batch]]
 
 
 def test_the_share_is_checked():

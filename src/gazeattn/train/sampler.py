@@ -30,15 +30,9 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
             raise ValueError(f"{n_items} training clips cannot fill one global batch of {batch}×{world}")
         self.n, self.batch, self.seed = n_items, batch, seed
         self.start, self.total, self.rank, self.world = start_step, total_steps, rank, world
-        self.steps_per_epoch = n_items // (batch * world)
 
     def batch_for(self, step: int) -> list[tuple[int, int]]:
-        epoch, pos = divmod(step, self.steps_per_epoch)
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-        g = self.batch * self.world
-        chunk = perm[pos * g:(pos + 1) * g]
-        mine = chunk[self.rank * self.batch:(self.rank + 1) * self.batch]
-        return [(int(i), epoch) for i in mine]
+        return stream_places(range(self.n), self.seed, step, self.batch, self.rank, self.world)
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start, self.total):
