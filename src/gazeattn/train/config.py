@@ -174,6 +174,12 @@ class LossConfig:
     still scores its candidates at the real maps. 0 (the default) takes no draw and changes no weight; see
     :func:`gazeattn.train.objective.gaze_dropout`.
 
+    ``no_gaze_ce`` w (default 0, off): the no-gaze path. The classifier also takes every clip at the uniform map
+    (what the ``uniform`` ablation feeds it: no gaze information), and w · that cross-entropy joins the loss, so
+    the head learns a whole-scene decision for when the gaze says nothing while its gazed path trains on every
+    clip as at w = 0 (unlike ``gaze_dropout``, which takes clips away from it). The estimator's candidates are
+    scored by the gazed path alone; see :func:`gazeattn.train.objective.no_gaze_ce`.
+
     ``kl_normalize``: "valid" (the default) averages the KL over the batch's slots that have a measured target,
     so a batch with one gazed clip puts the whole KL weight on it; "all" divides by every slot of the batch, so a
     gazed clip weighs what it weighs when every clip has gaze (the KL's weight shrinks with the gaze budget).
@@ -189,6 +195,7 @@ class LossConfig:
     surrogate: float = 1.0
     gaze_dropout: float = 0.0
     measured_z: float = 0.0
+    no_gaze_ce: float = 0.0  # weight of the classifier's cross-entropy at the uniform map (0: off)
     kl_normalize: str = "valid"  # one of KL_NORMALIZE: the KL's mean over the slots with a target, or all slots
     self_gaze: float = 0.0  # weight of the own-gaze targets on slots without a measured one (0: off)
     self_gaze_threshold: float = 0.5  # a slot takes q's own argmax as its target when max q reaches this
@@ -200,6 +207,8 @@ class LossConfig:
             raise ValueError(f"loss.gaze_dropout must be in [0, 1], got {self.gaze_dropout}")
         if not 0.0 <= self.measured_z <= 1.0:
             raise ValueError(f"loss.measured_z must be in [0, 1], got {self.measured_z}")
+        if not (math.isfinite(self.no_gaze_ce) and self.no_gaze_ce >= 0.0):
+            raise ValueError(f"loss.no_gaze_ce must be a finite weight >= 0, got {self.no_gaze_ce}")
         if not (math.isfinite(self.self_gaze) and self.self_gaze >= 0.0):
             raise ValueError(f"loss.self_gaze must be a finite weight >= 0, got {self.self_gaze}")
         if not 0.0 < self.self_gaze_threshold <= 1.0:

@@ -14,6 +14,11 @@
   gaze still points its gazed half at the wrong thing. Only the classifier's z changes: the estimator samples z
   and scores its candidates at the real maps, so the surrogate and its gradient are those of p = 0 (given the
   weights). The draws come from a generator derived from the step's (:func:`gaze_dropout`).
+- The no-gaze path (``loss.no_gaze_ce`` w, default 0): w · CE(y | x, uniform map) joins the loss
+  (:func:`no_gaze_ce`): the classifier learns a whole-scene decision for the uniform map (no gaze information)
+  beside its gazed one, on the same x5. Unlike gaze dropout, every clip still trains the gazed path, so a wrong
+  gaze should still cost while no gaze costs no more than a model that never attends. The estimator scores its
+  candidates by the gazed path's CE alone.
 - Own-gaze targets (``loss.self_gaze`` w, default 0): on the slots without a measured target, q's own confident
   argmax (max q ≥ ``loss.self_gaze_threshold``, detached) is a one-hot target (:func:`self_gaze_loss`):
   self-training of the gaze head, so the few clips with gaze teach the trunk on the clips without.
@@ -112,6 +117,15 @@ def measured_z(z: Tensor, batch: dict[str, Tensor], p: float,
     slots = forced[:, None] & mask  # (B, T')
     target = batch["gaze_target"].to(device=z.device, dtype=z.dtype)  # (B, T', H', W')
     return torch.where(slots[..., None, None], target, z), forced
+
+
+def no_gaze_ce(model, z: Tensor, x5: Tensor, labels: Tensor) -> Tensor:
+    """CE(y | x, uniform map): the classifier's cross-entropy with every clip's z (B, T', H', W') replaced by the
+    uniform map (:func:`gazeattn.inference.test_gaze.uniform_gaze_map`), on the same features x5, with the head's
+    dropout as in training. Its gradient reaches the classifier, the attention head and the trunk, never the
+    gaze head (the uniform map does not depend on q)."""
+    logits = model.classify(uniform_gaze_map(z).to(z.dtype), x5)
+    return F.cross_entropy(logits.float(), labels)
 
 
 def self_gaze_loss(gaze_logits: Tensor, mask: Tensor, threshold: float) -> tuple[Tensor, float]:
@@ -220,6 +234,10 @@ class GazeObjective:
                 stats["gaze_dropped"] = float(dropped.float().mean())
         class_logits = model.classify(z if attends else None, x5)
         ce = F.cross_entropy(class_logits.float(), labels)
+        no_gaze = x5.new_zeros(())
+        if z is not None and attends and w.no_gaze_ce > 0:
+            no_gaze = no_gaze_ce(model, z, x5, labels)
+            stats["no_gaze_ce"] = float(no_gaze.detach())
         estimator_part = w.ce * ce + w.surrogate * surrogate
         if diagnose and logits is not None and torch.is_grad_enabled():
             if attends:
@@ -231,7 +249,7 @@ class GazeObjective:
             est, sup = _norm(g_est), _norm(g_kl)
             stats.update(grad_est_norm=est, grad_kl_norm=sup, grad_ratio=est / sup if sup > 0 else 0.0)
         terms.update(
-            loss=estimator_part + w.kl * kl + w.self_gaze * own,
+            loss=estimator_part + w.kl * kl + w.self_gaze * own + w.no_gaze_ce * no_gaze,
             ce=ce, kl=kl, class_logits=class_logits,
             correct=(class_logits.argmax(-1) == labels).sum(),
         )
