@@ -6,20 +6,17 @@ glimpse head's fallback at the uniform map is exactly [GAP ; GAP]."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from gazeattn.cli import main
 from gazeattn.estimators import Constant, DirectOptimization, LocalExpectation
 from gazeattn.inference import uniform_gaze_map
 from gazeattn.models import ModelConfig, build_model
 from gazeattn.train.config import LossConfig, TrainConfig, apply_overrides, parse_set_flags
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import GAZE_DROPOUT_SALT, GazeObjective, candidate_loss_fn, gaze_dropout
-from tinyworld import SMALL, tiny_world
+from tinyworld import same_weights, tiny_world, trained_weights
 
 CLIP = (16, 32, 32)  # tiny backbone at stride (8, 16, 16) -> grid (2, 2, 2)
 
@@ -159,26 +156,15 @@ def world(tmp_path_factory):
     return tiny_world(tmp_path_factory.mktemp("dropout") / "egtea", seed=3)
 
 
-def _train(world: Path, out: Path, *flags: str) -> dict[str, torch.Tensor]:
-    assert main(["train", "--data", str(world), "--model", "gaze-direct", "--out", str(out), "--steps", "6",
-                 "--set", "run.log_every=3", "--set", "run.threads=1", *SMALL, *flags]) == 0
-    latest = (out / "checkpoints" / "latest").read_text().strip()
-    return load_file(str(out / "checkpoints" / latest / "model.safetensors"))
-
-
-def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_six_step_runs_zero_is_the_default_and_a_seed_fixes_the_draws(world, tmp_path):
-    default = _train(world, tmp_path / "default")
-    zero = _train(world, tmp_path / "zero", "--set", "loss.gaze_dropout=0")
-    assert _same(default, zero)
+    default = trained_weights(world, tmp_path / "default")
+    zero = trained_weights(world, tmp_path / "zero", "--set", "loss.gaze_dropout=0")
+    assert same_weights(default, zero)
     records = [json.loads(line) for line in (tmp_path / "default" / "log.jsonl").read_text().splitlines()]
     assert not any("gaze_dropped" in r for r in records)
-    half = [_train(world, tmp_path / f"half{i}", "--set", "loss.gaze_dropout=0.5") for i in range(2)]
-    assert _same(half[0], half[1])  # same seed, same draws, same weights
-    assert not _same(half[0], default)  # and the key does reach the classifier's training
+    half = [trained_weights(world, tmp_path / f"half{i}", "--set", "loss.gaze_dropout=0.5") for i in range(2)]
+    assert same_weights(half[0], half[1])  # same seed, same draws, same weights
+    assert not same_weights(half[0], default)  # and the key does reach the classifier's training
     records = [json.loads(line) for line in (tmp_path / "half0" / "log.jsonl").read_text().splitlines()]
     dropped = [r["gaze_dropped"] for r in records if r["kind"] == "train"]
     assert len(dropped) == 2 and all(0.0 <= d <= 1.0 for d in dropped) and 0 < sum(dropped) < 2

@@ -5,19 +5,16 @@ default 0 changes no weight; the draws come from the step's generator; slots wit
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from gazeattn.cli import main
 from gazeattn.estimators import Constant, DirectOptimization
 from gazeattn.models import ModelConfig, build_model
 from gazeattn.train.config import LossConfig, TrainConfig, apply_overrides, parse_set_flags
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import MEASURED_Z_SALT, GazeObjective, candidate_loss_fn, measured_z
-from tinyworld import SMALL, tiny_world
+from tinyworld import tiny_world, trained_weights
 
 CLIP = (16, 32, 32)  # tiny backbone at stride (8, 16, 16) -> grid (2, 2, 2)
 
@@ -116,18 +113,11 @@ def world(tmp_path_factory):
     return tiny_world(tmp_path_factory.mktemp("measured_z") / "egtea", seed=3)
 
 
-def _train(world: Path, out: Path, *flags: str) -> dict[str, torch.Tensor]:
-    assert main(["train", "--data", str(world), "--model", "gaze-direct", "--out", str(out), "--steps", "4",
-                 "--set", "run.log_every=2", "--set", "run.threads=1", *SMALL, *flags]) == 0
-    latest = (out / "checkpoints" / "latest").read_text().strip()
-    return load_file(str(out / "checkpoints" / latest / "model.safetensors"))
-
-
 def test_four_step_runs_zero_is_the_default_and_the_key_reaches_training(world, tmp_path):
-    default = _train(world, tmp_path / "default")
-    zero = _train(world, tmp_path / "zero", "--set", "loss.measured_z=0")
+    default = trained_weights(world, tmp_path / "default", steps=4, log_every=2)
+    zero = trained_weights(world, tmp_path / "zero", "--set", "loss.measured_z=0", steps=4, log_every=2)
     assert all(torch.equal(default[k], zero[k]) for k in default)
-    forced = _train(world, tmp_path / "one", "--set", "loss.measured_z=1")
+    forced = trained_weights(world, tmp_path / "one", "--set", "loss.measured_z=1", steps=4, log_every=2)
     assert not all(torch.equal(default[k], forced[k]) for k in default)
     records = [json.loads(line) for line in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     shares = [r["measured_z_share"] for r in records if r["kind"] == "train"]

@@ -18,3 +18,23 @@ def tiny_world(root: Path, *, seed: int, sessions: int = 2, clips_per_session: i
     write_synthetic_egtea(root, SynthConfig(sessions=sessions, clips_per_session=clips_per_session, seed=seed,
                                             width=64, height=48, min_frames=24, max_frames=max_frames))
     return root
+
+
+def trained_weights(world: Path, out: Path, *flags: str, steps: int = 6, log_every: int = 3) -> dict:
+    """Train gaze-direct on ``world`` for ``steps`` steps (one thread, :data:`SMALL`) into ``out`` and return the last
+    checkpoint's weights (name -> tensor)."""
+    from safetensors.torch import load_file
+
+    from gazeattn.cli import main
+
+    assert main(["train", "--data", str(world), "--model", "gaze-direct", "--out", str(out), "--steps", str(steps),
+                 "--set", f"run.log_every={log_every}", "--set", "run.threads=1", *SMALL, *flags]) == 0
+    latest = (out / "checkpoints" / "latest").read_text().strip()
+    return load_file(str(out / "checkpoints" / latest / "model.safetensors"))
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    """Whether two weight dicts hold the same names and bit-identical tensors."""
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
