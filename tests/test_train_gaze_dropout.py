@@ -12,28 +12,11 @@ import torch
 
 from gazeattn.estimators import Constant, DirectOptimization, LocalExpectation
 from gazeattn.inference import uniform_gaze_map
-from gazeattn.models import ModelConfig, build_model
 from gazeattn.train.config import LossConfig, TrainConfig, apply_overrides, parse_set_flags
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import GAZE_DROPOUT_SALT, GazeObjective, candidate_loss_fn, gaze_dropout
+from tinymodel import gazed_batch, tiny_model
 from tinyworld import same_weights, tiny_world, trained_weights
-
-CLIP = (16, 32, 32)  # tiny backbone at stride (8, 16, 16) -> grid (2, 2, 2)
-
-
-def _model(attention: str = "glimpse", classes: int = 5):
-    config = ModelConfig(backbone="tiny", streams="rgb", num_classes=classes, attention=attention, clip=CLIP,
-                         strides=(8, 16, 16), tiny_widths=(4, 4, 8, 8, 8), dropout=0.5)
-    return build_model(config)
-
-
-def _batch(gen: torch.Generator, b: int = 6, classes: int = 5):
-    target = torch.zeros(b, 2, 2, 2)
-    cells = torch.randint(0, 4, (b, 2), generator=gen)
-    target.view(b, 2, 4).scatter_(2, cells.unsqueeze(-1), 1.0)
-    return {"rgb": torch.randn(b, 3, *CLIP, generator=gen), "label": torch.randint(0, classes, (b,), generator=gen),
-            "gaze_target": target, "gaze_mask": torch.ones(b, 2, dtype=torch.bool)}
-
 
 def _seen_z(model) -> list[torch.Tensor]:
     """The z of every call of the classifier (the attention head's forward), recorded by a hook."""
@@ -48,7 +31,7 @@ def _direct():
 
 # ------------------------------------------------------------------------------------------ the fallback
 def test_the_glimpse_head_at_the_uniform_map_pools_gap_beside_gap(gen):
-    model = _model().double().eval()
+    model = tiny_model().double().eval()
     x5 = torch.randn(3, model.backbone.x5_channels, 2, 2, 2, generator=gen, dtype=torch.float64)
     uniform = uniform_gaze_map(x5[:, 0])  # (B, T', H', W'), 1/(H'W') per cell: each slot sums to 1
     assert torch.equal(uniform.sum((-2, -1)), torch.ones(3, 2, dtype=torch.float64))
@@ -100,9 +83,9 @@ def test_the_draws_are_a_function_of_the_step_generator_only(gen):
 # ------------------------------------------------------------------------------ through the objective
 @pytest.mark.parametrize("attention", ["glimpse", "min2021", "li2018"])
 def test_at_one_the_classifier_only_sees_the_uniform_map(gen, attention):
-    model = _model(attention)
+    model = tiny_model(attention)
     model.train()
-    batch = _batch(gen)
+    batch = gazed_batch(gen)
     seen = _seen_z(model)
     objective = GazeObjective("gaze-direct", _direct(), LossConfig(gaze_dropout=1.0), diagnostics=False)
     for step in range(3):
@@ -123,9 +106,9 @@ def test_at_one_the_classifier_only_sees_the_uniform_map(gen, attention):
 def test_the_surrogate_gradient_still_reaches_the_gaze_head_unchanged(gen, estimator):
     """The candidates are scored at the real maps: the surrogate's gradient on the gaze logits is the
     estimator's estimate, whatever gaze_dropout is, and reaches the gaze head."""
-    model = _model()
+    model = tiny_model()
     model.train()
-    batch = _batch(gen)
+    batch = gazed_batch(gen)
     grads = {}
     for p in (0.0, 1.0):
         model.zero_grad(set_to_none=True)

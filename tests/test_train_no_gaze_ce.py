@@ -13,28 +13,11 @@ from torch.nn import functional as F
 
 from gazeattn.estimators import Constant, DirectOptimization, LocalExpectation
 from gazeattn.inference import uniform_gaze_map
-from gazeattn.models import ModelConfig, build_model
 from gazeattn.train.config import LossConfig, TrainConfig, apply_overrides, parse_set_flags
 from gazeattn.train.engine import step_generator
 from gazeattn.train.objective import GazeObjective, candidate_loss_fn, no_gaze_ce
+from tinymodel import gazed_batch, tiny_model
 from tinyworld import same_weights, tiny_world, trained_weights
-
-CLIP = (16, 32, 32)  # tiny backbone at stride (8, 16, 16) -> grid (2, 2, 2)
-
-
-def _model(attention: str = "glimpse", classes: int = 5):
-    config = ModelConfig(backbone="tiny", streams="rgb", num_classes=classes, attention=attention, clip=CLIP,
-                         strides=(8, 16, 16), tiny_widths=(4, 4, 8, 8, 8), dropout=0.5)
-    return build_model(config)
-
-
-def _batch(gen: torch.Generator, b: int = 6, classes: int = 5):
-    target = torch.zeros(b, 2, 2, 2)
-    cells = torch.randint(0, 4, (b, 2), generator=gen)
-    target.view(b, 2, 4).scatter_(2, cells.unsqueeze(-1), 1.0)
-    return {"rgb": torch.randn(b, 3, *CLIP, generator=gen), "label": torch.randint(0, classes, (b,), generator=gen),
-            "gaze_target": target, "gaze_mask": torch.ones(b, 2, dtype=torch.bool)}
-
 
 def _direct():
     return DirectOptimization(eps_schedule=Constant(1.0), relative=True)
@@ -45,8 +28,8 @@ def _grad_norm(module) -> float:
 
 
 def test_the_term_is_the_cross_entropy_at_the_uniform_map(gen):
-    model = _model().eval()
-    batch = _batch(gen)
+    model = tiny_model().eval()
+    batch = gazed_batch(gen)
     x5 = model.backbone(batch["rgb"], None)[1]
     z = torch.zeros(6, 2, 2, 2)
     z[..., 1, 0] = 1.0  # a one-hot look at one cell
@@ -59,8 +42,8 @@ def test_the_term_is_the_cross_entropy_at_the_uniform_map(gen):
 
 @pytest.mark.parametrize("attention", ["glimpse", "min2021"])
 def test_the_objective_adds_w_times_the_term_and_classifies_twice(gen, attention):
-    model = _model(attention).eval()  # no dropout: the two objectives see the same logits
-    batch = _batch(gen)
+    model = tiny_model(attention).eval()  # no dropout: the two objectives see the same logits
+    batch = gazed_batch(gen)
     seen: list[torch.Tensor] = []
     model.attention.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
     base = GazeObjective("gaze-direct", _direct(), LossConfig(), diagnostics=False)(
@@ -80,11 +63,11 @@ def test_the_objective_adds_w_times_the_term_and_classifies_twice(gen, attention
 
 
 def test_its_gradient_reaches_classifier_and_trunk_but_never_the_gaze_head(gen):
-    model = _model()
+    model = tiny_model()
     model.train()
     objective = GazeObjective("gaze-direct", _direct(), LossConfig(ce=0.0, kl=0.0, surrogate=0.0, no_gaze_ce=1.0),
                               diagnostics=False)
-    terms = objective(model, _batch(gen), 0, step_generator(0, 0, 0))
+    terms = objective(model, gazed_batch(gen), 0, step_generator(0, 0, 0))
     terms["loss"].backward()
     assert _grad_norm(model.gaze_head) == 0.0
     assert _grad_norm(model.backbone) > 0 and _grad_norm(model) > _grad_norm(model.backbone)
@@ -92,9 +75,9 @@ def test_its_gradient_reaches_classifier_and_trunk_but_never_the_gaze_head(gen):
 
 @pytest.mark.parametrize("estimator", [_direct(), LocalExpectation()])
 def test_the_surrogate_gradient_on_the_gaze_logits_is_unchanged(gen, estimator):
-    model = _model()
+    model = tiny_model()
     model.train()
-    batch = _batch(gen)
+    batch = gazed_batch(gen)
     grads = {}
     for w in (0.0, 1.0):
         model.zero_grad(set_to_none=True)
@@ -111,11 +94,9 @@ def test_the_surrogate_gradient_on_the_gaze_logits_is_unchanged(gen, estimator):
 
 
 def test_variants_without_attention_take_no_term(gen):
-    config = ModelConfig(backbone="tiny", streams="rgb", num_classes=5, attention="none", clip=CLIP,
-                         strides=(8, 16, 16), tiny_widths=(4, 4, 8, 8, 8), dropout=0.5)
-    model = build_model(config).eval()
+    model = tiny_model("none").eval()
     terms = GazeObjective("gaze-aux", None, LossConfig(no_gaze_ce=1.0), diagnostics=False)(
-        model, _batch(gen), 0, step_generator(0, 0, 0))
+        model, gazed_batch(gen), 0, step_generator(0, 0, 0))
     assert "no_gaze_ce" not in terms["stats"]
 
 
